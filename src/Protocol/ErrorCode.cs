@@ -1,0 +1,55 @@
+namespace Cdp.Protocol;
+
+/// <summary>
+/// The machine-readable <c>code</c> strings of error bodies, shared by both transports
+/// (the HTTP facade puts them in the ProblemDetails <c>type</c> suffix and <c>code</c> extension).
+/// </summary>
+public static class ErrorCode
+{
+    /// <summary>The frame body or JSON document is not well-formed.</summary>
+    public const string Malformed = "malformed";
+    /// <summary>A value has the wrong type for its field.</summary>
+    public const string WrongType = "wrong_type";
+    /// <summary>A required field is absent.</summary>
+    public const string Missing = "missing_field";
+    /// <summary>A string is longer than allowed.</summary>
+    public const string TooLong = "too_long";
+    /// <summary>A map or array has more entries than allowed.</summary>
+    public const string TooMany = "too_many";
+    /// <summary>Maps and arrays nested deeper than allowed.</summary>
+    public const string TooDeep = "too_deep";
+    /// <summary>A string is not valid UTF-8.</summary>
+    public const string InvalidUtf8 = "invalid_utf8";
+    /// <summary>A timestamp is not a valid instant.</summary>
+    public const string InvalidTimestamp = "invalid_timestamp";
+    /// <summary>An identifier type is not known.</summary>
+    public const string UnknownIdentifierType = "unknown_identifier_type";
+    /// <summary>An identifier value cannot be normalised (an e-mail without '@', a phone without digits, ...).</summary>
+    public const string InvalidIdentifier = "invalid_identifier";
+    /// <summary>A write names no identifier at all.</summary>
+    public const string NoIdentifier = "no_identifier";
+    /// <summary>The identifiers of one write belong to different profiles.</summary>
+    public const string IdentityConflict = "identity_conflict";
+    /// <summary>A number is outside the range that can be stored.</summary>
+    public const string OutOfRange = "out_of_range";
+    /// <summary>The same key appears twice in one map.</summary>
+    public const string DuplicateKey = "duplicate_key";
+    /// <summary>A field that is not part of the message shape.</summary>
+    public const string UnknownField = "unknown_field";
+    /// <summary>The profile would grow beyond the configured size limit.</summary>
+    public const string ProfileTooLarge = "profile_too_large";
+    /// <summary>The schema registry is full (too many distinct trait or event names).</summary>
+    public const string SchemaFull = "schema_full";
+    /// <summary>The frame header is not valid for this protocol.</summary>
+    public const string Protocol = "protocol";
+    /// <summary>The frame body exceeds the announced limit.</summary>
+    public const string FrameTooLarge = "frame_too_large";
+    /// <summary>The opcode is not known.</summary>
+    public const string UnknownOpcode = "unknown_opcode";
+    /// <summary>The protocol version is not supported.</summary>
+    public const string UnsupportedVersion = "unsupported_version";
+    /// <summary>The server cannot take writes now.</summary>
+    public const string Unavailable = "unavailable";
+    /// <summary>An unexpected failure inside the server.</summary>
+    public const string Internal = "internal";
+}

@@ -1,0 +1,19 @@
+namespace Cdp.Protocol;
+
+/// <summary>
+/// The operation a frame carries. A response echoes the opcode of the request it answers.
+/// Values are part of the wire contract (docs/protocol.md); never renumber.
+/// </summary>
+public enum Opcode : byte
+{
+    /// <summary>Version handshake; must be the first frame on a connection.</summary>
+    Hello = 0x01,
+    /// <summary>Liveness probe; the reply has an empty body.</summary>
+    Ping = 0x02,
+    /// <summary>Link identifiers to one profile and upsert traits.</summary>
+    Identify = 0x10,
+    /// <summary>Record an event on the profile the identifiers resolve to.</summary>
+    Track = 0x11,
+    /// <summary>Read a profile by any of its identifiers.</summary>
+    GetProfile = 0x20,
+}
