@@ -1,1 +1,0 @@
-namespace X; public static class Placeholder {}

@@ -1,0 +1,69 @@
+using Cdp.Server.Engine;
+using Cdp.Server.Journal;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
+
+namespace Cdp.Server.Binary;
+
+/// <summary>
+/// Hosts the binary protocol on a Kestrel listener. Per read: hand every byte to the connection's
+/// <see cref="BinarySession"/>, wait for the journal if the batch wrote anything, then flush all
+/// replies at once — pipelined requests share one flush and one group commit.
+/// </summary>
+public sealed class BinaryConnectionHandler(ProfileEngine engine, ILogger<BinaryConnectionHandler> logger) : ConnectionHandler
+{
+    /// <inheritdoc />
+    public override async Task OnConnectedAsync(ConnectionContext connection)
+    {
+        var input = connection.Transport.Input;
+        var output = connection.Transport.Output;
+        BinarySession? session = null;
+        try
+        {
+            session = new BinarySession(engine, logger);
+            while (true)
+            {
+                var result = await input.ReadAsync(connection.ConnectionClosed);
+                var buffer = result.Buffer;
+                bool keepOpen = session.Consume(ref buffer, output);
+                if (session.CommitAddress >= 0)
+                {
+                    // Acknowledge only what is durable; if the journal fails, the replies are never sent.
+                    await engine.Journal.WaitForCommitAsync(session.CommitAddress, connection.ConnectionClosed);
+                    session.ClearCommitAddress();
+                }
+                var flush = await output.FlushAsync(connection.ConnectionClosed);
+                input.AdvanceTo(buffer.Start, buffer.End);
+                if (!keepOpen || flush.IsCompleted)
+                    break;
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    if (!buffer.IsEmpty)
+                        logger.LogDebug("Connection {Id} closed in the middle of a frame ({Bytes} bytes unread).", connection.ConnectionId, buffer.Length);
+                    break;
+                }
+            }
+        }
+        catch (JournalFailedException e)
+        {
+            logger.LogError(e, "Connection {Id} closed: its writes could not be made durable.", connection.ConnectionId);
+            connection.Abort();
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (ConnectionResetException)
+        {
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Connection {Id} failed.", connection.ConnectionId);
+        }
+        finally
+        {
+            session?.Dispose();
+            await input.CompleteAsync();
+            await output.CompleteAsync();
+        }
+    }
+}

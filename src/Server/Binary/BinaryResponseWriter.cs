@@ -1,0 +1,167 @@
+using System.Buffers;
+using System.Buffers.Text;
+using Cdp.Protocol;
+using Cdp.Server.Engine;
+using Cdp.Server.Profiles;
+using MessagePack;
+
+namespace Cdp.Server.Binary;
+
+/// <summary>
+/// Writes response bodies. Profiles are written straight from the record bytes: names come from the
+/// schema's cached UTF-8, so a lookup allocates nothing here.
+/// </summary>
+public static class BinaryResponseWriter
+{
+    /// <summary>Writes the Hello reply.</summary>
+    public static void WriteHello(IBufferWriter<byte> output, int maxBodyLength)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteMapHeader(3);
+        w.WriteString("version"u8);
+        w.Write(FrameHeader.ProtocolVersion);
+        w.WriteString("server"u8);
+        w.WriteString("cdp/0.1"u8);
+        w.WriteString("maxBodyLength"u8);
+        w.Write(maxBodyLength);
+        w.Flush();
+    }
+
+    /// <summary>Writes a write's result.</summary>
+    public static void WriteResult(IBufferWriter<byte> output, in WriteResult result)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteMapHeader(3);
+        w.WriteString("id"u8);
+        WriteId(ref w, result.MasterId);
+        w.WriteString("created"u8);
+        w.Write(result.Created);
+        w.WriteString("duplicate"u8);
+        w.Write(result.Duplicate);
+        w.Flush();
+    }
+
+    /// <summary>Writes an error body.</summary>
+    public static void WriteError(IBufferWriter<byte> output, string code, string message, string? field)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteMapHeader(field is null ? 2 : 3);
+        w.WriteString("code"u8);
+        w.Write(code);
+        w.WriteString("message"u8);
+        w.Write(message);
+        if (field is not null)
+        {
+            w.WriteString("field"u8);
+            w.Write(field);
+        }
+        w.Flush();
+    }
+
+    /// <summary>Writes a profile as the GetProfile reply.</summary>
+    public static void WriteProfile(IBufferWriter<byte> output, ProfileView view)
+    {
+        var w = new MessagePackWriter(output);
+        var record = view.Record;
+        w.WriteMapHeader(6);
+        w.WriteString("id"u8);
+        WriteId(ref w, view.MasterId);
+
+        // Identifiers are sorted by type, so each type's values are one run.
+        w.WriteString("identifiers"u8);
+        var reader = new ProfileRecordReader(record);
+        int types = 0, previous = -1;
+        while (reader.NextIdentifier(out var type, out _))
+        {
+            if (type != previous)
+                types++;
+            previous = type;
+        }
+        w.WriteMapHeader(types);
+        reader = new ProfileRecordReader(record);
+        bool has = reader.NextIdentifier(out var t, out var v);
+        while (has)
+        {
+            byte current = t;
+            var run = reader;
+            int n = 1;
+            while (run.NextIdentifier(out var t2, out _) && t2 == current)
+                n++;
+            w.WriteString(view.IdentifierTypeOf(current));
+            w.WriteArrayHeader(n);
+            for (int i = 0; i < n; i++)
+            {
+                w.WriteString(v);
+                has = reader.NextIdentifier(out t, out v);
+            }
+        }
+
+        w.WriteString("traits"u8);
+        w.WriteMapHeader(view.CountProjectedTraits());
+        reader = new ProfileRecordReader(record);
+        while (reader.NextTrait(out var trait))
+        {
+            if (!view.Includes(trait.NameId))
+                continue;
+            w.WriteString(view.NameOf(trait.NameId));
+            WriteTraitValue(ref w, trait);
+        }
+
+        w.WriteString("events"u8);
+        w.WriteMapHeader(ProfileRecord.EventCount(record));
+        reader = new ProfileRecordReader(record);
+        while (reader.NextEvent(out var e))
+        {
+            w.WriteString(view.NameOf(e.NameId));
+            w.WriteMapHeader(3);
+            w.WriteString("count"u8);
+            w.Write(e.Count);
+            w.WriteString("first"u8);
+            TraitValueCodec.WriteTimestamp(ref w, e.First);
+            w.WriteString("last"u8);
+            TraitValueCodec.WriteTimestamp(ref w, e.Last);
+        }
+
+        w.WriteString("createdAt"u8);
+        TraitValueCodec.WriteTimestamp(ref w, view.CreatedAt);
+        w.WriteString("updatedAt"u8);
+        TraitValueCodec.WriteTimestamp(ref w, view.UpdatedAt);
+        w.Flush();
+    }
+
+    static void WriteTraitValue(ref MessagePackWriter w, in TraitEntry trait)
+    {
+        switch (trait.Kind)
+        {
+            case TraitKind.Null: w.WriteNil(); break;
+            case TraitKind.False: w.Write(false); break;
+            case TraitKind.True: w.Write(true); break;
+            case TraitKind.Int: w.Write(trait.Integer); break;
+            case TraitKind.Double: w.Write(trait.Number); break;
+            case TraitKind.Timestamp: TraitValueCodec.WriteTimestamp(ref w, trait.Integer); break;
+            case TraitKind.String: w.WriteString(trait.Utf8); break;
+            case TraitKind.StringList:
+                var payload = trait.Payload;
+                int count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(payload);
+                w.WriteArrayHeader(count);
+                int p = 2;
+                for (int i = 0; i < count; i++)
+                {
+                    int len = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(payload[p..]);
+                    w.WriteString(payload.Slice(p + 2, len));
+                    p += 2 + len;
+                }
+                break;
+        }
+    }
+
+    static void WriteId(ref MessagePackWriter w, ulong id)
+    {
+        // A fixstr: ids have at most 20 digits, so the header is one byte and the
+        // digits can be formatted straight into the writer's buffer.
+        var span = w.GetSpan(21);
+        Utf8Formatter.TryFormat(id, span[1..], out int n);
+        span[0] = (byte)(0xa0 | n);
+        w.Advance(n + 1);
+    }
+}

@@ -1,0 +1,177 @@
+using System.Buffers;
+using Cdp.Protocol;
+using Cdp.Server.Engine;
+using Microsoft.Extensions.Logging;
+
+namespace Cdp.Server.Binary;
+
+/// <summary>
+/// The per-connection state machine of the binary protocol. It consumes bytes and writes replies
+/// without knowing the socket layer (Garnet's message-consumer pattern): the host feeds it whatever
+/// arrived, it processes every complete frame synchronously, and tells the host how far it consumed,
+/// whether writes in the batch must become durable before the replies go out, and whether to close.
+/// </summary>
+public sealed class BinarySession : IDisposable
+{
+    readonly ProfileEngine engine;
+    readonly EngineSession storage;
+    readonly ILogger logger;
+    readonly int maxBodyLength;
+    readonly WriteCommand command = new();
+    readonly GetProfileRequest getRequest = new();
+    readonly ArrayBufferWriter<byte> body = new(4096);
+    byte[] scratch = new byte[4096];
+    bool helloDone;
+
+    /// <summary>Creates the session and its engine session (one FASTER session per connection).</summary>
+    public BinarySession(ProfileEngine engine, ILogger logger)
+    {
+        this.engine = engine;
+        this.logger = logger;
+        maxBodyLength = engine.Options.MaxFrameBodyBytes;
+        storage = engine.NewSession();
+    }
+
+    /// <summary>
+    /// Highest journal address written by the frames consumed since the last <see cref="ClearCommitAddress"/>,
+    /// or -1. The host must wait for it to commit before sending the replies: that is the acknowledgement.
+    /// </summary>
+    public long CommitAddress { get; private set; } = -1;
+
+    /// <summary>Forgets the commit address once the host has waited for it.</summary>
+    public void ClearCommitAddress() => CommitAddress = -1;
+
+    /// <summary>
+    /// Processes every complete frame at the start of <paramref name="buffer"/>, writes one reply per
+    /// frame to <paramref name="output"/> and slices <paramref name="buffer"/> to what is left (a partial
+    /// frame). Returns false when framing is lost and the connection must close after the replies.
+    /// </summary>
+    public bool Consume(ref ReadOnlySequence<byte> buffer, IBufferWriter<byte> output)
+    {
+        Span<byte> headerBytes = stackalloc byte[FrameHeader.Size];
+        while (buffer.Length >= FrameHeader.Size)
+        {
+            buffer.Slice(0, FrameHeader.Size).CopyTo(headerBytes);
+            var header = FrameHeader.Read(headerBytes);
+            if (header.BodyLength < 0 || header.BodyLength > maxBodyLength)
+            {
+                uint announced = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(headerBytes);
+                WriteError(output, header, Status.FrameTooLarge, ErrorCode.FrameTooLarge,
+                    $"the frame body of {announced} bytes exceeds the limit of {maxBodyLength}; closing the connection.", null);
+                buffer = buffer.Slice(buffer.End);
+                return false;
+            }
+            if (header.Flags != 0 || header.Status != Status.Ok)
+            {
+                WriteError(output, header, Status.ProtocolError, ErrorCode.Protocol,
+                    "reserved header fields (flags, status) must be zero in requests; closing the connection.", null);
+                buffer = buffer.Slice(buffer.End);
+                return false;
+            }
+            long frameLength = FrameHeader.Size + (long)header.BodyLength;
+            if (buffer.Length < frameLength)
+                break;
+            var bodySequence = buffer.Slice(FrameHeader.Size, header.BodyLength);
+            ReadOnlyMemory<byte> requestBody;
+            if (bodySequence.IsSingleSegment)
+                requestBody = bodySequence.First;
+            else
+            {
+                if (scratch.Length < header.BodyLength)
+                    scratch = new byte[Math.Max(header.BodyLength, scratch.Length * 2)];
+                bodySequence.CopyTo(scratch);
+                requestBody = scratch.AsMemory(0, header.BodyLength);
+            }
+            Dispatch(header, requestBody, output);
+            buffer = buffer.Slice(frameLength);
+        }
+        return true;
+    }
+
+    void Dispatch(in FrameHeader header, ReadOnlyMemory<byte> requestBody, IBufferWriter<byte> output)
+    {
+        body.ResetWrittenCount();
+        try
+        {
+            if (!helloDone && header.Opcode is not (Opcode.Hello or Opcode.Ping))
+            {
+                WriteError(output, header, Status.ProtocolError, ErrorCode.Protocol, "the first request on a connection must be Hello.", null);
+                return;
+            }
+            switch (header.Opcode)
+            {
+                case Opcode.Hello:
+                    int version = BinaryRequestParser.ParseHello(requestBody);
+                    if (version != FrameHeader.ProtocolVersion)
+                    {
+                        WriteError(output, header, Status.UnsupportedVersion, ErrorCode.UnsupportedVersion,
+                            $"protocol version {version} is not supported; this server speaks version {FrameHeader.ProtocolVersion}.", "version");
+                        return;
+                    }
+                    helloDone = true;
+                    BinaryResponseWriter.WriteHello(body, maxBodyLength);
+                    break;
+                case Opcode.Ping:
+                    break;
+                case Opcode.Identify:
+                case Opcode.Track:
+                    BinaryRequestParser.ParseWrite(requestBody, header.Opcode == Opcode.Track ? WriteKind.Track : WriteKind.Identify, command);
+                    var result = storage.Write(command);
+                    CommitAddress = Math.Max(CommitAddress, result.JournalAddress);
+                    BinaryResponseWriter.WriteResult(body, result);
+                    break;
+                case Opcode.GetProfile:
+                    BinaryRequestParser.ParseGetProfile(requestBody, getRequest);
+                    var view = storage.GetProfile(getRequest.Type, getRequest.Value, getRequest.Fields);
+                    if (view is null)
+                    {
+                        WriteFrame(output, header, Status.NotFound);
+                        return;
+                    }
+                    BinaryResponseWriter.WriteProfile(body, view);
+                    break;
+                default:
+                    WriteError(output, header, Status.UnknownOpcode, ErrorCode.UnknownOpcode, $"opcode 0x{(byte)header.Opcode:x2} is not defined in protocol version 1.", null);
+                    return;
+            }
+            WriteFrame(output, header, Status.Ok);
+        }
+        catch (EngineException e)
+        {
+            WriteError(output, header, e.Status, e.Code, e.Message, e.Field);
+        }
+        catch (MessagePack.MessagePackSerializationException e)
+        {
+            WriteError(output, header, Status.BadRequest, ErrorCode.Malformed, "the body is not well-formed MessagePack: " + e.Message, "body");
+        }
+        catch (EndOfStreamException)
+        {
+            WriteError(output, header, Status.BadRequest, ErrorCode.Malformed, "the body ends in the middle of a value.", "body");
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Request {RequestId} ({Opcode}) failed.", header.RequestId, header.Opcode);
+            WriteError(output, header, Status.InternalError, ErrorCode.Internal, "the server failed to process the request.", null);
+        }
+    }
+
+    void WriteError(IBufferWriter<byte> output, in FrameHeader request, Status status, string code, string message, string? field)
+    {
+        body.ResetWrittenCount();
+        BinaryResponseWriter.WriteError(body, code, message, field);
+        WriteFrame(output, request, status);
+    }
+
+    void WriteFrame(IBufferWriter<byte> output, in FrameHeader request, Status status)
+    {
+        int length = body.WrittenCount;
+        var span = output.GetSpan(FrameHeader.Size + length);
+        new FrameHeader(length, request.Opcode, status, 0, request.RequestId).Write(span);
+        body.WrittenSpan.CopyTo(span[FrameHeader.Size..]);
+        output.Advance(FrameHeader.Size + length);
+        body.ResetWrittenCount();
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => storage.Dispose();
+}

@@ -1,0 +1,391 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using Cdp.Protocol;
+using Cdp.Server.Identity;
+using Cdp.Server.Journal;
+using Cdp.Server.Profiles;
+using Cdp.Server.Storage;
+using FASTER.core;
+using Status = Cdp.Protocol.Status;
+
+namespace Cdp.Server.Engine;
+
+/// <summary>
+/// One caller's handle on the engine: owns a FASTER session and reusable buffers, and is used by one
+/// thread at a time (a connection's loop, or one HTTP request while rented). Every write and read
+/// decision is made here, so the binary protocol and HTTP behave the same.
+/// </summary>
+public sealed unsafe class EngineSession : IDisposable
+{
+    readonly ProfileEngine engine;
+    readonly ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, long, StoreFunctions> session;
+    readonly ProfileRecordBuilder builder = new();
+    readonly JournalEntry entry = new();
+    readonly ArrayBufferWriter<byte> journalBuffer = new(1024);
+    readonly List<(byte Type, string Value, bool Known)> identifiers = [];
+    readonly List<(ushort Id, TraitValue Value)> traitIds = [];
+    readonly List<int> stripes = [];
+    readonly byte[] keyBuffer = GC.AllocateArray<byte>(StoreKeys.MaxKeyLength, pinned: true);
+    readonly byte[] valueBuffer = GC.AllocateArray<byte>(16, pinned: true);
+    readonly byte[] inputBuffer = GC.AllocateArray<byte>(4096, pinned: true);
+    byte[] recordBuffer;
+    readonly ProfileView view;
+
+    internal EngineSession(ProfileEngine engine)
+    {
+        this.engine = engine;
+        session = engine.Store.NewSession();
+        recordBuffer = GC.AllocateArray<byte>(engine.Options.Store.MaxProfileBytes * 2, pinned: true);
+        view = new ProfileView(engine.Schema, engine.IdentifierTypes);
+    }
+
+    /// <summary>
+    /// Applies an Identify or Track. Validates everything first (nothing changes on a bad request),
+    /// resolves the identifiers under their stripe locks, applies the change to the store, then
+    /// journals it. The caller acknowledges only after the journal commits
+    /// <see cref="WriteResult.JournalAddress"/>.
+    /// </summary>
+    public WriteResult Write(WriteCommand command)
+    {
+        engine.EnsureWritable();
+        long receivedAt = engine.NowUnixMs();
+        long eventTime = command.Timestamp ?? receivedAt;
+        Prepare(command);
+
+        stripes.Clear();
+        foreach (var (type, value, _) in identifiers)
+            stripes.Add(engine.Locks.StripeOf(IdentityKey(type, value)));
+        if (command.MessageId is { } messageId)
+            stripes.Add(engine.Locks.StripeOf(DedupeKey(messageId)));
+        SortDistinct(stripes);
+
+        while (true)
+        {
+            engine.Locks.Enter(stripes);
+            int missingStripe = -1;
+            try
+            {
+                if (command.MessageId is { } mid && TryReadMasterId(DedupeKey(mid), out var previous))
+                    return new WriteResult(previous, Created: false, Duplicate: true, engine.Journal.TailAddress - 1);
+
+                ulong master = 0;
+                for (int i = 0; i < identifiers.Count; i++)
+                {
+                    var (type, value, _) = identifiers[i];
+                    bool known = TryReadMasterId(IdentityKey(type, value), out var found);
+                    identifiers[i] = (type, value, known);
+                    if (!known)
+                        continue;
+                    if (master != 0 && found != master)
+                        throw new EngineException(Status.Conflict, ErrorCode.IdentityConflict,
+                            $"the identifiers of this write belong to two different profiles ({master} and {found}); merging profiles is not supported yet, so nothing was changed.",
+                            "identifiers." + engine.IdentifierTypes.GetName(type));
+                    master = found;
+                }
+
+                if (master != 0)
+                {
+                    // The profile's own stripe orders writes to it, which the journal replay relies on.
+                    int profileStripe = engine.Locks.StripeOf(ProfileKey(master));
+                    if (stripes.BinarySearch(profileStripe) < 0)
+                    {
+                        // Not held: release everything and retake all stripes in order with it.
+                        missingStripe = profileStripe;
+                        continue;
+                    }
+                }
+
+                bool created = master == 0;
+                if (created)
+                    master = engine.NextMasterId();
+                ulong seq = engine.NextSeq();
+
+                var delta = BuildDelta(command, master, seq, receivedAt, eventTime);
+                ApplyDelta(master, delta, replay: false);
+                foreach (var (type, value, known) in identifiers)
+                    if (!known)
+                        UpsertMasterId(IdentityKey(type, value), master);
+                if (command.MessageId is { } id)
+                    UpsertMasterId(DedupeKey(id), master);
+
+                long address = AppendJournal(command, master, seq, created, receivedAt, eventTime);
+                return new WriteResult(master, created, Duplicate: false, address);
+            }
+            finally
+            {
+                engine.Locks.Exit(stripes);
+                if (missingStripe >= 0)
+                {
+                    stripes.Add(missingStripe);
+                    SortDistinct(stripes);
+                }
+            }
+        }
+    }
+
+    /// <summary>Re-applies a journalled write at start-up; writes already in the checkpoint change nothing.</summary>
+    internal void Replay(JournalEntry e)
+    {
+        builder.Reset();
+        foreach (var (type, value) in e.Identifiers)
+            builder.AddIdentifier(type, value);
+        foreach (var (name, value) in e.Traits)
+            builder.AddTrait(engine.Schema.Intern(name, "traits." + name), value);
+        if (e.Event is { } ev)
+            builder.AddEvent(engine.Schema.Intern(ev, "event"), e.EventTime);
+        var delta = builder.Build(e.MasterId, e.Seq, e.ReceivedAt, e.EventTime);
+        ApplyDelta(e.MasterId, delta, replay: true);
+        foreach (var (type, value) in e.Identifiers)
+            UpsertMasterId(IdentityKey(type, value), e.MasterId);
+        if (e.MessageId is { } mid)
+            UpsertMasterId(DedupeKey(mid), e.MasterId);
+    }
+
+    /// <summary>
+    /// Reads the profile reachable from <paramref name="type"/>/<paramref name="value"/>, projected to
+    /// <paramref name="fields"/> (all traits when null). Returns null when there is no such profile.
+    /// </summary>
+    public ProfileView? GetProfile(string type, string value, IReadOnlyList<string>? fields)
+    {
+        ulong master;
+        if (type == IdentifierTypes.MasterId)
+        {
+            if (!ulong.TryParse(value.AsSpan().Trim(), System.Globalization.NumberStyles.None, null, out master) || master == 0)
+                return null;
+        }
+        else
+        {
+            byte typeId = engine.IdentifierTypes.GetId(type, "type");
+            var normalized = engine.Normalizer.Normalize(typeId, value, "value");
+            if (!TryReadMasterId(IdentityKey(typeId, normalized), out master))
+                return null;
+        }
+        if (!TryReadProfile(master))
+            return null;
+        view.SetProjection(fields);
+        return view;
+    }
+
+    void Prepare(WriteCommand command)
+    {
+        identifiers.Clear();
+        traitIds.Clear();
+        foreach (var (type, value, field) in command.Identifiers)
+        {
+            if (type == IdentifierTypes.MasterId)
+                throw EngineException.BadRequest(ErrorCode.UnknownIdentifierType, "'id' is the master profile id; it can be read but not written.", field);
+            byte typeId = engine.IdentifierTypes.GetId(type, field);
+            identifiers.Add((typeId, engine.Normalizer.Normalize(typeId, value, field), false));
+        }
+        if (identifiers.Count == 0)
+            throw EngineException.BadRequest(ErrorCode.NoIdentifier, "a write needs at least one identifier (userId, anonymousId, email, ...).", "identifiers");
+        if (command.MessageId is { } messageId)
+        {
+            if (messageId.Length == 0)
+                throw EngineException.BadRequest(ErrorCode.Malformed, "messageId must not be empty.", "messageId");
+            if (Encoding.UTF8.GetByteCount(messageId) > ProtocolLimits.MaxIdentifierBytes)
+                throw EngineException.BadRequest(ErrorCode.TooLong, $"messageId is limited to {ProtocolLimits.MaxIdentifierBytes} UTF-8 bytes.", "messageId");
+        }
+        if (command.Kind == WriteKind.Track)
+        {
+            if (string.IsNullOrEmpty(command.Event))
+                throw EngineException.BadRequest(ErrorCode.Missing, "event is required for a track call.", "event");
+            if (Encoding.UTF8.GetByteCount(command.Event) > ProtocolLimits.MaxNameBytes)
+                throw EngineException.BadRequest(ErrorCode.TooLong, $"event names are limited to {ProtocolLimits.MaxNameBytes} UTF-8 bytes.", "event");
+        }
+        else if (command.Event is not null || command.Properties.Count > 0)
+            throw EngineException.BadRequest(ErrorCode.UnknownField, "identify carries no event or properties.", "event");
+        if (command.Timestamp is { } ts && (ts < MinTimestamp || ts > MaxTimestamp))
+            throw EngineException.BadRequest(ErrorCode.InvalidTimestamp, "timestamp must be between year 1 and 9999.", "timestamp");
+        // Names are interned last: an interned name is harmless even if the write fails later.
+        foreach (var (name, value) in command.Traits)
+            traitIds.Add((engine.Schema.Intern(name, "traits." + name), value));
+    }
+
+    static readonly long MinTimestamp = DateTimeOffset.MinValue.ToUnixTimeMilliseconds();
+    static readonly long MaxTimestamp = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
+
+    ReadOnlySpan<byte> BuildDelta(WriteCommand command, ulong master, ulong seq, long receivedAt, long eventTime)
+    {
+        builder.Reset();
+        foreach (var (type, value, _) in identifiers)
+            builder.AddIdentifier(type, value);
+        foreach (var (id, value) in traitIds)
+            builder.AddTrait(id, value);
+        if (command.Kind == WriteKind.Track)
+            builder.AddEvent(engine.Schema.Intern(command.Event!, "event"), eventTime);
+        return builder.Build(master, seq, receivedAt, eventTime);
+    }
+
+    long AppendJournal(WriteCommand command, ulong master, ulong seq, bool created, long receivedAt, long eventTime)
+    {
+        entry.Reset();
+        entry.Kind = command.Kind;
+        entry.Seq = seq;
+        entry.MasterId = master;
+        entry.Created = created;
+        entry.ReceivedAt = receivedAt;
+        entry.EventTime = eventTime;
+        entry.MessageId = command.MessageId;
+        foreach (var (type, value, _) in identifiers)
+            entry.Identifiers.Add((type, value));
+        entry.Traits.AddRange(command.Traits);
+        entry.Event = command.Event;
+        entry.Properties.AddRange(command.Properties);
+        journalBuffer.ResetWrittenCount();
+        entry.Write(journalBuffer);
+        try
+        {
+            return engine.Journal.Append(journalBuffer.WrittenSpan);
+        }
+        catch (Exception e)
+        {
+            throw new EngineException(Status.Unavailable, ErrorCode.Unavailable, "the journal refused the write: " + e.Message);
+        }
+    }
+
+    void ApplyDelta(ulong master, ReadOnlySpan<byte> delta, bool replay)
+    {
+        int inputLength = ProfileInput.HeaderSize + delta.Length;
+        if (inputLength > engine.Options.Store.MaxProfileBytes + ProfileInput.HeaderSize)
+            throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
+                $"the write alone is larger than the profile limit of {engine.Options.Store.MaxProfileBytes} bytes.");
+        var input = inputLength <= inputBuffer.Length ? inputBuffer : new byte[inputLength];
+        input[0] = replay ? ProfileInput.Replay : (byte)0;
+        input.AsSpan(1, ProfileInput.HeaderSize - 1).Clear();
+        delta.CopyTo(input.AsSpan(ProfileInput.HeaderSize));
+        Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteProfile(key, master);
+        fixed (byte* k = key, i = input)
+        {
+            var keySpan = SpanByte.FromPointer(k, 9);
+            var inputSpan = SpanByte.FromPointer(i, inputLength);
+            SpanByteAndMemory output = default;
+            var status = session.RMW(ref keySpan, ref inputSpan, ref output);
+            if (status.IsPending)
+            {
+                session.CompletePendingWithOutputs(out var completed, wait: true);
+                using (completed)
+                {
+                    completed.Next();
+                    status = completed.Current.Status;
+                    completed.Current.Output.Memory?.Dispose();
+                }
+            }
+            output.Memory?.Dispose();
+            if (status.IsCanceled)
+                throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
+                    $"the write would grow the profile past the limit of {engine.Options.Store.MaxProfileBytes} bytes; nothing was changed.");
+            if (status.IsFaulted)
+                throw new EngineException(Status.InternalError, ErrorCode.Internal, "the store failed to apply the write.");
+        }
+    }
+
+    bool TryReadMasterId(ReadOnlySpan<byte> key, out ulong master)
+    {
+        master = 0;
+        fixed (byte* k = key, v = valueBuffer)
+        {
+            var keySpan = SpanByte.FromPointer(k, key.Length);
+            var output = new SpanByteAndMemory(SpanByte.FromPointer(v, valueBuffer.Length));
+            var status = session.Read(ref keySpan, ref output);
+            if (status.IsPending)
+            {
+                session.CompletePendingWithOutputs(out var completed, wait: true);
+                using (completed)
+                {
+                    completed.Next();
+                    status = completed.Current.Status;
+                    output = completed.Current.Output;
+                }
+            }
+            if (!status.Found)
+                return false;
+            if (output.IsSpanByte)
+                master = BinaryPrimitives.ReadUInt64LittleEndian(valueBuffer);
+            else
+            {
+                using var memory = output.Memory;
+                master = BinaryPrimitives.ReadUInt64LittleEndian(memory.Memory.Span);
+            }
+            return true;
+        }
+    }
+
+    bool TryReadProfile(ulong master)
+    {
+        Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteProfile(key, master);
+        fixed (byte* k = key, v = recordBuffer)
+        {
+            var keySpan = SpanByte.FromPointer(k, 9);
+            var output = new SpanByteAndMemory(SpanByte.FromPointer(v, recordBuffer.Length));
+            var status = session.Read(ref keySpan, ref output);
+            if (status.IsPending)
+            {
+                session.CompletePendingWithOutputs(out var completed, wait: true);
+                using (completed)
+                {
+                    completed.Next();
+                    status = completed.Current.Status;
+                    output = completed.Current.Output;
+                }
+            }
+            if (!status.Found)
+                return false;
+            if (!output.IsSpanByte)
+            {
+                // Larger than the session buffer (only possible if the limit was lowered): copy out.
+                using var memory = output.Memory;
+                var bytes = memory.Memory.Span[..output.Length];
+                if (bytes.Length > recordBuffer.Length)
+                    recordBuffer = GC.AllocateArray<byte>(bytes.Length, pinned: true);
+                bytes.CopyTo(recordBuffer);
+            }
+            var record = recordBuffer.AsSpan(0, output.Length);
+            if (!ProfileRecord.IsValid(record))
+                throw new EngineException(Status.InternalError, ErrorCode.Internal, $"the stored record of profile {master} is damaged.");
+            view.Set(recordBuffer, ProfileRecord.UsedLength(record));
+            return true;
+        }
+    }
+
+    void UpsertMasterId(ReadOnlySpan<byte> key, ulong master)
+    {
+        Span<byte> value = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(value, master);
+        fixed (byte* k = key, v = value)
+        {
+            var keySpan = SpanByte.FromPointer(k, key.Length);
+            var valueSpan = SpanByte.FromPointer(v, 8);
+            var status = session.Upsert(ref keySpan, ref valueSpan);
+            if (status.IsPending)
+                session.CompletePending(wait: true);
+        }
+    }
+
+    ReadOnlySpan<byte> IdentityKey(byte type, string value) => keyBuffer.AsSpan(0, StoreKeys.WriteIdentity(keyBuffer, type, value));
+
+    ReadOnlySpan<byte> DedupeKey(string messageId) => keyBuffer.AsSpan(0, StoreKeys.WriteDedupe(keyBuffer, messageId));
+
+    static ReadOnlySpan<byte> ProfileKey(ulong master)
+    {
+        var key = new byte[9];
+        StoreKeys.WriteProfile(key, master);
+        return key;
+    }
+
+    static void SortDistinct(List<int> list)
+    {
+        list.Sort();
+        int w = 0;
+        for (int r = 0; r < list.Count; r++)
+            if (w == 0 || list[r] != list[w - 1])
+                list[w++] = list[r];
+        list.RemoveRange(w, list.Count - w);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => session.Dispose();
+}

@@ -1,0 +1,264 @@
+using System.Collections.Concurrent;
+using Cdp.Protocol;
+using Cdp.Server.Hosting;
+using Cdp.Server.Identity;
+using Cdp.Server.Journal;
+using Cdp.Server.Schema;
+using Cdp.Server.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Cdp.Server.Engine;
+
+/// <summary>
+/// The engine both transports call: it owns the store, the journal, the schema and every decision
+/// about a write or a read. Work is done through <see cref="EngineSession"/>s (one per connection,
+/// pooled for HTTP); this type owns start-up recovery, checkpoints and shutdown.
+/// </summary>
+public sealed class ProfileEngine : IAsyncDisposable
+{
+    readonly ILogger logger;
+    readonly CancellationTokenSource stopping = new();
+    readonly SemaphoreSlim checkpointGate = new(1, 1);
+    readonly ConcurrentBag<EngineSession> pool = [];
+    readonly int poolLimit;
+    Task? checkpointLoop;
+    long lastMasterId;
+    long lastSeq;
+    volatile bool acceptingWrites;
+    int disposed;
+
+    ProfileEngine(CdpOptions options, TimeProvider time, ILogger logger)
+    {
+        Options = options;
+        Time = time;
+        this.logger = logger;
+        var dataDir = Path.GetFullPath(options.DataDir);
+        Directory.CreateDirectory(dataDir);
+        DataDir = dataDir;
+        IdentifierTypes = new IdentifierTypes(options.Identity.Types);
+        Normalizer = new IdentifierNormalizer(options.Identity.DefaultCountryCode);
+        Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
+        Store = new ProfileStore(dataDir, options.Store, logger);
+        Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
+            options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger);
+        poolLimit = Math.Max(4, Environment.ProcessorCount * 4);
+    }
+
+    /// <summary>Settings in force.</summary>
+    public CdpOptions Options { get; }
+    /// <summary>Clock for receive times (a fake one in tests).</summary>
+    public TimeProvider Time { get; }
+    /// <summary>Absolute data folder.</summary>
+    public string DataDir { get; }
+    /// <summary>Known identifier types.</summary>
+    public IdentifierTypes IdentifierTypes { get; }
+    /// <summary>Identifier normalisation rules.</summary>
+    public IdentifierNormalizer Normalizer { get; }
+    /// <summary>Trait and event name registry.</summary>
+    public SchemaRegistry Schema { get; }
+    /// <summary>The FASTER store.</summary>
+    public ProfileStore Store { get; }
+    /// <summary>The write-ahead journal.</summary>
+    public WriteJournal Journal { get; }
+    /// <summary>Stripes serialising writes on the same identifiers and profiles.</summary>
+    public StripedLocks Locks { get; } = new();
+
+    /// <summary>Entries replayed from the journal at start-up.</summary>
+    public long ReplayedEntries { get; private set; }
+
+    /// <summary>
+    /// Opens the data folder, recovers the latest completed checkpoint, replays the journal after
+    /// it and starts the checkpoint timer. Throws (and logs) rather than start with data missing.
+    /// </summary>
+    public static ProfileEngine Open(CdpOptions options, TimeProvider time, ILogger logger)
+    {
+        options.Validate();
+        var engine = new ProfileEngine(options, time, logger);
+        try
+        {
+            engine.Recover();
+        }
+        catch
+        {
+            engine.DisposeResources();
+            throw;
+        }
+        engine.acceptingWrites = true;
+        if (options.Store.CheckpointIntervalSeconds > 0)
+            engine.checkpointLoop = Task.Run(() => engine.CheckpointLoopAsync(TimeSpan.FromSeconds(options.Store.CheckpointIntervalSeconds)));
+        return engine;
+    }
+
+    void Recover()
+    {
+        var metadata = CheckpointMetadata.Load(Store.CheckpointDir);
+        long replayFrom;
+        if (metadata is not null)
+        {
+            Store.Recover(metadata);
+            Store.PurgeExcept(metadata.Token);
+            lastMasterId = (long)metadata.NextMasterId - 1;
+            lastSeq = (long)metadata.NextSeq - 1;
+            replayFrom = metadata.JournalAddress;
+            logger.LogInformation("Recovered checkpoint {Token} taken at {TakenAt:O}.", metadata.Token, metadata.TakenAt);
+        }
+        else
+        {
+            // No checkpoint ever completed, so the journal was never truncated: it holds every write.
+            Store.PurgeExcept(null);
+            replayFrom = Journal.BeginAddress;
+        }
+        if (replayFrom < Journal.BeginAddress)
+            throw new InvalidDataException($"The journal starts at {Journal.BeginAddress}, after the checkpoint's replay position {replayFrom}: writes are missing. Refusing to start.");
+        long until = Journal.CommittedUntilAddress;
+        if (replayFrom > until)
+            throw new InvalidDataException($"The journal ends at {until}, before the checkpoint's replay position {replayFrom}: the journal is incomplete. Refusing to start.");
+
+        using var session = new EngineSession(this);
+        long count = 0;
+        foreach (var (address, bytes) in Journal.Read(replayFrom, until))
+        {
+            JournalEntry entry;
+            try
+            {
+                entry = JournalEntry.Read(bytes);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new InvalidDataException($"Journal entry at address {address} is unreadable: {e.Message}. Refusing to start.", e);
+            }
+            session.Replay(entry);
+            lastMasterId = Math.Max(lastMasterId, (long)entry.MasterId);
+            lastSeq = Math.Max(lastSeq, (long)entry.Seq);
+            count++;
+        }
+        ReplayedEntries = count;
+        logger.LogInformation("Replayed {Count} journal entries from address {From} to {Until}.", count, replayFrom, until);
+    }
+
+    /// <summary>Next master id; ids only grow, so a smaller id is an older profile.</summary>
+    internal ulong NextMasterId() => (ulong)Interlocked.Increment(ref lastMasterId);
+
+    /// <summary>Next write sequence number.</summary>
+    internal ulong NextSeq() => (ulong)Interlocked.Increment(ref lastSeq);
+
+    /// <summary>Current time in Unix ms.</summary>
+    internal long NowUnixMs() => Time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>Throws <see cref="Status.Unavailable"/> when writes cannot be accepted.</summary>
+    internal void EnsureWritable()
+    {
+        if (!acceptingWrites)
+            throw new EngineException(Status.Unavailable, ErrorCode.Unavailable, "the server is shutting down and accepts no more writes.");
+        if (Journal.Failure is not null)
+            throw new EngineException(Status.Unavailable, ErrorCode.Unavailable, "the journal failed; writes cannot be made durable.");
+    }
+
+    /// <summary>A new session for a connection; dispose it when the connection ends.</summary>
+    public EngineSession NewSession() => new(this);
+
+    /// <summary>A pooled session for short requests (HTTP); give it back with <see cref="Return"/>.</summary>
+    public EngineSession Rent() => pool.TryTake(out var s) ? s : new EngineSession(this);
+
+    /// <summary>Returns a pooled session; extras beyond the pool size are disposed.</summary>
+    public void Return(EngineSession session)
+    {
+        if (pool.Count < poolLimit && Volatile.Read(ref disposed) == 0)
+            pool.Add(session);
+        else
+            session.Dispose();
+    }
+
+    /// <summary>
+    /// Takes a checkpoint and truncates the journal behind it. Order matters: the journal tail and
+    /// the id counters are read before the store snapshot starts, so every write below that tail
+    /// (applied before it was journaled) is in the snapshot, and anything later is replayed.
+    /// </summary>
+    public async Task<CheckpointMetadata?> CheckpointAsync(CancellationToken cancellationToken = default)
+    {
+        await checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            long journalAddress = Journal.TailAddress;
+            ulong nextMasterId = (ulong)Volatile.Read(ref lastMasterId) + 1;
+            ulong nextSeq = (ulong)Volatile.Read(ref lastSeq) + 1;
+            var started = Time.GetTimestamp();
+            var token = await Store.TakeCheckpointAsync(cancellationToken).ConfigureAwait(false);
+            if (token is null)
+            {
+                logger.LogWarning("A checkpoint was already in progress; skipped.");
+                return null;
+            }
+            // The replay position must be durable in the journal before the metadata points at it.
+            Journal.CommitNow();
+            var metadata = new CheckpointMetadata(token.Value, journalAddress, nextMasterId, nextSeq, Time.GetUtcNow());
+            metadata.Save(Store.CheckpointDir);
+            Store.PurgeExcept(token.Value);
+            Journal.TruncateUntil(journalAddress);
+            logger.LogInformation("Checkpoint {Token} done in {Ms:F0} ms; journal truncated below {Address}.",
+                token.Value, Time.GetElapsedTime(started).TotalMilliseconds, journalAddress);
+            return metadata;
+        }
+        finally
+        {
+            checkpointGate.Release();
+        }
+    }
+
+    async Task CheckpointLoopAsync(TimeSpan interval)
+    {
+        using var timer = new PeriodicTimer(interval, Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    await CheckpointAsync(stopping.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception e)
+                {
+                    logger.LogError(e, "Checkpoint failed; the journal keeps every write until the next one succeeds.");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>Stops taking writes, takes a final checkpoint and closes the store and journal.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) != 0)
+            return;
+        acceptingWrites = false;
+        stopping.Cancel();
+        if (checkpointLoop is not null)
+            await checkpointLoop.ConfigureAwait(false);
+        try
+        {
+            if (Journal.Failure is null)
+                await CheckpointAsync().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "Final checkpoint failed; the journal still holds every acknowledged write.");
+        }
+        DisposeResources();
+    }
+
+    void DisposeResources()
+    {
+        while (pool.TryTake(out var s))
+            s.Dispose();
+        Journal.Dispose();
+        Store.Dispose();
+        Schema.Dispose();
+        stopping.Dispose();
+    }
+}

@@ -1,0 +1,46 @@
+namespace Cdp.Server.Engine;
+
+/// <summary>
+/// A fixed set of monitors that serialise writes touching the same identifiers, dedupe key or
+/// profile. Keys hash to stripes; a write takes its stripes in ascending order, so two writes can
+/// never wait on each other in a cycle. Held only while a write resolves and applies (microseconds,
+/// no awaits), never while it waits for the journal.
+/// </summary>
+public sealed class StripedLocks
+{
+    readonly object[] stripes;
+    readonly int mask;
+
+    /// <summary>Creates <paramref name="count"/> stripes (a power of two).</summary>
+    public StripedLocks(int count = 4096)
+    {
+        if (count <= 0 || (count & (count - 1)) != 0)
+            throw new ArgumentOutOfRangeException(nameof(count), "must be a power of two");
+        stripes = new object[count];
+        for (int i = 0; i < count; i++)
+            stripes[i] = new object();
+        mask = count - 1;
+    }
+
+    /// <summary>The stripe of a key.</summary>
+    public int StripeOf(ReadOnlySpan<byte> key)
+    {
+        var hash = new HashCode();
+        hash.AddBytes(key);
+        return hash.ToHashCode() & mask;
+    }
+
+    /// <summary>Takes the given stripes (sorted, distinct) in order.</summary>
+    public void Enter(List<int> sortedStripes)
+    {
+        foreach (var s in sortedStripes)
+            Monitor.Enter(stripes[s]);
+    }
+
+    /// <summary>Releases the stripes taken by <see cref="Enter"/>.</summary>
+    public void Exit(List<int> sortedStripes)
+    {
+        for (int i = sortedStripes.Count - 1; i >= 0; i--)
+            Monitor.Exit(stripes[sortedStripes[i]]);
+    }
+}

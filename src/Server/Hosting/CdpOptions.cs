@@ -1,0 +1,115 @@
+namespace Cdp.Server.Hosting;
+
+/// <summary>
+/// Every setting of the server, bound from configuration (appsettings.json, environment variables
+/// <c>Cdp__Section__Key</c>, the <c>--config</c> file and command-line options, in that order).
+/// Defaults are the embedded defaults the README documents.
+/// </summary>
+public sealed class CdpOptions
+{
+    /// <summary>Folder for the store, checkpoints, journal and schema; created if missing.</summary>
+    public string DataDir { get; set; } = "data";
+
+    /// <summary>Address both listeners bind to.</summary>
+    public string BindAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>HTTP port (0 = any free port, logged at start).</summary>
+    public int HttpPort { get; set; } = 8080;
+
+    /// <summary>Binary protocol port (0 = any free port, logged at start).</summary>
+    public int BinaryPort { get; set; } = 7070;
+
+    /// <summary>Largest binary frame body accepted, in bytes.</summary>
+    public int MaxFrameBodyBytes { get; set; } = Cdp.Protocol.ProtocolLimits.DefaultMaxBodyLength;
+
+    /// <summary>FASTER store sizing.</summary>
+    public StoreOptions Store { get; set; } = new();
+
+    /// <summary>Journal (write-ahead log) settings.</summary>
+    public JournalOptions Journal { get; set; } = new();
+
+    /// <summary>Identity settings.</summary>
+    public IdentityOptions Identity { get; set; } = new();
+
+    /// <summary>Checks every value and throws with the setting's name and the rule it breaks.</summary>
+    public void Validate()
+    {
+        static void Check(bool ok, string message)
+        {
+            if (!ok)
+                throw new InvalidOperationException("Configuration error: " + message);
+        }
+        Check(!string.IsNullOrWhiteSpace(DataDir), "DataDir must not be empty.");
+        Check(HttpPort is >= 0 and <= 65535, $"HttpPort must be 0-65535, not {HttpPort}.");
+        Check(BinaryPort is >= 0 and <= 65535, $"BinaryPort must be 0-65535, not {BinaryPort}.");
+        Check(System.Net.IPAddress.TryParse(BindAddress, out _), $"BindAddress '{BindAddress}' is not an IP address.");
+        Check(MaxFrameBodyBytes is >= 1024 and <= 64 << 20, $"MaxFrameBodyBytes must be 1 KiB-64 MiB, not {MaxFrameBodyBytes}.");
+        Store.Validate(Check);
+        Journal.Validate(Check);
+    }
+}
+
+/// <summary>Sizes of the FASTER key-value store. All sizes in bytes and powers of two where noted.</summary>
+public sealed class StoreOptions
+{
+    /// <summary>Hash index size (power of two; about 16 bytes per key). Default 64 MiB, ~4 M keys.</summary>
+    public long IndexBytes { get; set; } = 1L << 26;
+    /// <summary>In-memory part of the log (power of two); older records spill to disk. Default 1 GiB.</summary>
+    public long MemoryBytes { get; set; } = 1L << 30;
+    /// <summary>Log page size (power of two, at least 2 x MaxProfileBytes). Default 4 MiB.</summary>
+    public long PageBytes { get; set; } = 1L << 22;
+    /// <summary>Log file segment size (power of two). Default 1 GiB.</summary>
+    public long SegmentBytes { get; set; } = 1L << 30;
+    /// <summary>Share of the in-memory log updated in place.</summary>
+    public double MutableFraction { get; set; } = 0.9;
+    /// <summary>Largest profile record; writes that would pass it are refused. Default 64 KiB.</summary>
+    public int MaxProfileBytes { get; set; } = 64 * 1024;
+    /// <summary>Seconds between checkpoints (0 = only on shutdown).</summary>
+    public int CheckpointIntervalSeconds { get; set; } = 60;
+    /// <summary>Most distinct trait and event names.</summary>
+    public int MaxSchemaNames { get; set; } = 65_535;
+
+    internal void Validate(Action<bool, string> check)
+    {
+        static bool Pow2(long v) => v > 0 && (v & (v - 1)) == 0;
+        check(Pow2(IndexBytes) && IndexBytes >= 64, $"Store:IndexBytes must be a power of two >= 64, not {IndexBytes}.");
+        check(Pow2(PageBytes) && PageBytes >= 512, $"Store:PageBytes must be a power of two >= 512, not {PageBytes}.");
+        check(Pow2(MemoryBytes) && MemoryBytes >= 2 * PageBytes, $"Store:MemoryBytes must be a power of two of at least two pages, not {MemoryBytes}.");
+        check(Pow2(SegmentBytes) && SegmentBytes >= PageBytes, $"Store:SegmentBytes must be a power of two >= PageBytes, not {SegmentBytes}.");
+        check(MutableFraction is > 0 and < 1, $"Store:MutableFraction must be between 0 and 1, not {MutableFraction}.");
+        check(MaxProfileBytes >= 1024 && MaxProfileBytes * 2L <= PageBytes, $"Store:MaxProfileBytes must be >= 1024 and at most half of PageBytes, not {MaxProfileBytes}.");
+        check(CheckpointIntervalSeconds >= 0, "Store:CheckpointIntervalSeconds must not be negative.");
+        check(MaxSchemaNames is >= 1 and <= 65_535, "Store:MaxSchemaNames must be 1-65535.");
+    }
+}
+
+/// <summary>Journal settings.</summary>
+public sealed class JournalOptions
+{
+    /// <summary>Group-commit window: a commit starts at most this long after the first uncommitted write (0 = at once).</summary>
+    public int CommitIntervalMs { get; set; } = 2;
+    /// <summary>Journal page size (power of two). Default 4 MiB.</summary>
+    public long PageBytes { get; set; } = 1L << 22;
+    /// <summary>Journal memory (power of two, at least two pages). Default 32 MiB.</summary>
+    public long MemoryBytes { get; set; } = 1L << 25;
+    /// <summary>Journal file segment size. Default 256 MiB.</summary>
+    public long SegmentBytes { get; set; } = 1L << 28;
+
+    internal void Validate(Action<bool, string> check)
+    {
+        static bool Pow2(long v) => v > 0 && (v & (v - 1)) == 0;
+        check(CommitIntervalMs is >= 0 and <= 1000, $"Journal:CommitIntervalMs must be 0-1000, not {CommitIntervalMs}.");
+        check(Pow2(PageBytes) && PageBytes >= 4096, $"Journal:PageBytes must be a power of two >= 4096, not {PageBytes}.");
+        check(Pow2(MemoryBytes) && MemoryBytes >= 2 * PageBytes, "Journal:MemoryBytes must be a power of two of at least two pages.");
+        check(Pow2(SegmentBytes) && SegmentBytes >= PageBytes, "Journal:SegmentBytes must be a power of two >= PageBytes.");
+    }
+}
+
+/// <summary>Identity settings.</summary>
+public sealed class IdentityOptions
+{
+    /// <summary>Identifier types beyond the built-in ones (append only: ids follow declaration order).</summary>
+    public List<string> Types { get; set; } = [];
+    /// <summary>Country code given to phone numbers written without one.</summary>
+    public string DefaultCountryCode { get; set; } = "49";
+}

@@ -1,0 +1,113 @@
+using System.Net;
+using Cdp.Server.Binary;
+using Cdp.Server.Engine;
+using Cdp.Server.Http;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Cdp.Server.Hosting;
+
+/// <summary>
+/// Composition root: one Kestrel host with two listeners, the binary protocol (a
+/// <see cref="BinaryConnectionHandler"/>) and the HTTP facade, both over one <see cref="ProfileEngine"/>.
+/// Used by <c>Program</c> and by tests that run the server in-process.
+/// </summary>
+public sealed class CdpServer : IAsyncDisposable
+{
+    /// <summary>Command-line switches and the configuration keys they set.</summary>
+    public static readonly Dictionary<string, string> SwitchMappings = new()
+    {
+        ["--data-dir"] = "Cdp:DataDir",
+        ["--http-port"] = "Cdp:HttpPort",
+        ["--binary-port"] = "Cdp:BinaryPort",
+        ["--bind"] = "Cdp:BindAddress",
+        ["--config"] = "Cdp:ConfigFile",
+    };
+
+    readonly WebApplication app;
+    readonly ListenOptions httpListen;
+    readonly ListenOptions binaryListen;
+
+    CdpServer(WebApplication app, ListenOptions httpListen, ListenOptions binaryListen)
+    {
+        this.app = app;
+        this.httpListen = httpListen;
+        this.binaryListen = binaryListen;
+    }
+
+    /// <summary>The engine.</summary>
+    public ProfileEngine Engine => app.Services.GetRequiredService<ProfileEngine>();
+
+    /// <summary>Bound HTTP port (after start).</summary>
+    public int HttpPort => httpListen.IPEndPoint!.Port;
+
+    /// <summary>Bound binary port (after start).</summary>
+    public int BinaryPort => binaryListen.IPEndPoint!.Port;
+
+    /// <summary>Builds and starts a server from command-line arguments (and the usual configuration sources).</summary>
+    public static async Task<CdpServer> StartAsync(string[] args, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
+        builder.Configuration.AddCommandLine(args, SwitchMappings);
+        var configFile = builder.Configuration["Cdp:ConfigFile"];
+        if (!string.IsNullOrEmpty(configFile))
+        {
+            if (!File.Exists(configFile))
+                throw new InvalidOperationException($"Configuration error: --config file '{configFile}' does not exist.");
+            builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
+            // Command-line options win over the config file.
+            builder.Configuration.AddCommandLine(args, SwitchMappings);
+        }
+        var options = new CdpOptions();
+        builder.Configuration.GetSection("Cdp").Bind(options);
+        options.Validate();
+        if (logging is not null)
+            logging(builder.Logging);
+
+        var bind = IPAddress.Parse(options.BindAddress);
+        ListenOptions? httpListen = null, binaryListen = null;
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxFrameBodyBytes;
+            k.AddServerHeader = false;
+            k.Listen(bind, options.HttpPort, l => httpListen = l);
+            k.Listen(bind, options.BinaryPort, l =>
+            {
+                binaryListen = l;
+                l.UseConnectionHandler<BinaryConnectionHandler>();
+            });
+        });
+        builder.Services.AddSingleton(time ?? TimeProvider.System);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(sp => ProfileEngine.Open(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Cdp.Engine")));
+        builder.Services.AddProblemDetails();
+        builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
+
+        var app = builder.Build();
+        // Open the engine (recovery) before any listener accepts a connection.
+        var engine = app.Services.GetRequiredService<ProfileEngine>();
+        HttpEndpoints.Map(app);
+        await app.StartAsync();
+        var server = new CdpServer(app, httpListen!, binaryListen!);
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Cdp");
+        log.LogInformation("Cdp data folder {DataDir} ({Replayed} journal entries replayed).", engine.DataDir, engine.ReplayedEntries);
+        log.LogInformation("Cdp HTTP listening on http://{Address}:{Port}", options.BindAddress, server.HttpPort);
+        log.LogInformation("Cdp binary protocol listening on {Address}:{Port}", options.BindAddress, server.BinaryPort);
+        return server;
+    }
+
+    /// <summary>Completes when the host is asked to stop (SIGTERM, Ctrl-C).</summary>
+    public Task WaitForShutdownAsync() => app.WaitForShutdownAsync();
+
+    /// <summary>Stops the listeners, then checkpoints and closes the engine.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+    }
+}

@@ -1,0 +1,250 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text.Json;
+using Cdp.Protocol;
+using Cdp.Server.Engine;
+using Cdp.Server.Profiles;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Cdp.Server.Http;
+
+/// <summary>
+/// The HTTP facade: Segment Spec writes, profile reads and health, on the same engine calls as the
+/// binary protocol. Parsing and formatting only; errors are RFC 9457 ProblemDetails whose
+/// <c>code</c> and <c>field</c> extensions carry the engine's error code and the offending field.
+/// </summary>
+public static class HttpEndpoints
+{
+    /// <summary>Maps every route.</summary>
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/health", (ProfileEngine engine) => engine.Journal.Failure is null
+            ? Results.Json(new { status = "ok" })
+            : Results.Json(new { status = "journal-failed" }, statusCode: 503));
+        foreach (var type in new[] { "track", "identify", "page", "screen" })
+            app.MapPost("/v1/" + type, (HttpContext http, ProfileEngine engine) => WriteOneAsync(http, engine, type));
+        app.MapPost("/v1/batch", BatchAsync);
+        app.MapGet("/v1/profiles/{type}/{value}", GetProfile);
+    }
+
+    static async Task<IResult> WriteOneAsync(HttpContext http, ProfileEngine engine, string type)
+    {
+        var (document, error) = await ReadJsonAsync(http);
+        if (document is null)
+            return error!;
+        using var _ = document;
+        var session = engine.Rent();
+        var command = new WriteCommand();
+        WriteResult result;
+        try
+        {
+            SegmentSpecReader.Read(document.RootElement, type, command);
+            result = session.Write(command);
+        }
+        catch (EngineException e)
+        {
+            return Problem(e);
+        }
+        finally
+        {
+            engine.Return(session);
+        }
+        await engine.Journal.WaitForCommitAsync(result.JournalAddress, http.RequestAborted);
+        return Results.Json(new WriteResponse(result.MasterId.ToString(), result.Created, result.Duplicate));
+    }
+
+    static async Task<IResult> BatchAsync(HttpContext http, ProfileEngine engine)
+    {
+        var (document, error) = await ReadJsonAsync(http);
+        if (document is null)
+            return error!;
+        using var _ = document;
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("batch", out var batch) || batch.ValueKind != JsonValueKind.Array)
+            return Problem(EngineException.BadRequest(ErrorCode.Missing, "batch must be an array of messages.", "batch"));
+        if (batch.GetArrayLength() > ProtocolLimits.MaxCollectionCount)
+            return Problem(EngineException.BadRequest(ErrorCode.TooMany, $"a batch holds at most {ProtocolLimits.MaxCollectionCount} messages.", "batch"));
+        var results = new List<BatchItemResult>();
+        long commitAddress = -1;
+        var session = engine.Rent();
+        var command = new WriteCommand();
+        try
+        {
+            int index = 0;
+            foreach (var message in batch.EnumerateArray())
+            {
+                var prefix = $"batch[{index}].";
+                try
+                {
+                    string type = message.ValueKind == JsonValueKind.Object && message.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String
+                        ? t.GetString()!
+                        : throw EngineException.BadRequest(ErrorCode.Missing, $"{prefix}type is required (identify, track, page, screen).", prefix + "type");
+                    SegmentSpecReader.Read(message, type, command, prefix);
+                    var r = session.Write(command);
+                    commitAddress = Math.Max(commitAddress, r.JournalAddress);
+                    results.Add(new BatchItemResult(index, 200, r.MasterId.ToString(), r.Created, r.Duplicate, null));
+                }
+                catch (EngineException e)
+                {
+                    results.Add(new BatchItemResult(index, StatusCodeOf(e.Status), null, null, null, new BatchError(e.Code, e.Message, e.Field)));
+                }
+                index++;
+            }
+        }
+        finally
+        {
+            engine.Return(session);
+        }
+        if (commitAddress >= 0)
+            await engine.Journal.WaitForCommitAsync(commitAddress, http.RequestAborted);
+        return Results.Json(new { results });
+    }
+
+    static IResult GetProfile(string type, string value, string? fields, string? purpose, ProfileEngine engine)
+    {
+        var session = engine.Rent();
+        try
+        {
+            var projection = fields?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            var view = session.GetProfile(type, value, projection);
+            if (view is null)
+                return Results.Problem(statusCode: 404, title: "Not Found", detail: $"no profile is reachable from {type} '{value}'.",
+                    extensions: new Dictionary<string, object?> { ["code"] = "not_found" });
+            var buffer = new ArrayBufferWriter<byte>(1024);
+            ProfileJsonWriter.Write(buffer, view);
+            return Results.Bytes(buffer.WrittenMemory.ToArray(), "application/json");
+        }
+        catch (EngineException e)
+        {
+            return Problem(e);
+        }
+        finally
+        {
+            engine.Return(session);
+        }
+    }
+
+    static async Task<(JsonDocument? Document, IResult? Error)> ReadJsonAsync(HttpContext http)
+    {
+        try
+        {
+            if (http.Request.ContentLength == 0)
+                return (null, Problem(EngineException.BadRequest(ErrorCode.Malformed, "the request body is empty; a JSON object is expected.", "body")));
+            return (await JsonDocument.ParseAsync(http.Request.Body, SegmentSpecReader.DocumentOptions, http.RequestAborted), null);
+        }
+        catch (JsonException e)
+        {
+            long line = (e.LineNumber ?? 0) + 1, column = (e.BytePositionInLine ?? 0) + 1;
+            return (null, Problem(EngineException.BadRequest(ErrorCode.Malformed,
+                $"the body is not valid JSON at line {line}, byte {column}: {e.Message}", "body")));
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (e.StatusCode == 413)
+        {
+            return (null, Results.Problem(statusCode: 413, title: "too long", detail: e.Message,
+                extensions: new Dictionary<string, object?> { ["code"] = ErrorCode.TooLong, ["field"] = "body" }));
+        }
+    }
+
+    /// <summary>Maps an engine status to its HTTP status code.</summary>
+    public static int StatusCodeOf(Status status) => status switch
+    {
+        Status.BadRequest => 400,
+        Status.NotFound => 404,
+        Status.Conflict => 409,
+        Status.ProfileTooLarge => 422,
+        Status.Unavailable => 503,
+        _ => 500,
+    };
+
+    /// <summary>A ProblemDetails result for an engine error.</summary>
+    public static IResult Problem(EngineException e) => Results.Problem(
+        statusCode: StatusCodeOf(e.Status),
+        title: e.Code.Replace('_', ' '),
+        detail: e.Message,
+        type: "https://cdp.dev/errors/" + e.Code,
+        extensions: new Dictionary<string, object?> { ["code"] = e.Code, ["field"] = e.Field });
+
+    sealed record WriteResponse(string Id, bool Created, bool Duplicate);
+    sealed record BatchError(string Code, string Message, string? Field);
+    sealed record BatchItemResult(int Index, int Status, string? Id, bool? Created, bool? Duplicate, BatchError? Error);
+}
+
+/// <summary>Writes a <see cref="ProfileView"/> as JSON, in the same shape as the binary GetProfile reply.</summary>
+public static class ProfileJsonWriter
+{
+    /// <summary>Writes the profile.</summary>
+    public static void Write(IBufferWriter<byte> output, ProfileView view)
+    {
+        using var w = new Utf8JsonWriter(output);
+        var record = view.Record;
+        w.WriteStartObject();
+        w.WriteString("id"u8, view.MasterId.ToString());
+        w.WriteStartObject("identifiers"u8);
+        var reader = new ProfileRecordReader(record);
+        int previous = -1;
+        while (reader.NextIdentifier(out var type, out var value))
+        {
+            if (type != previous)
+            {
+                if (previous >= 0)
+                    w.WriteEndArray();
+                w.WriteStartArray(view.IdentifierTypeOf(type));
+                previous = type;
+            }
+            w.WriteStringValue(value);
+        }
+        if (previous >= 0)
+            w.WriteEndArray();
+        w.WriteEndObject();
+
+        w.WriteStartObject("traits"u8);
+        reader = new ProfileRecordReader(record);
+        while (reader.NextTrait(out var trait))
+        {
+            if (!view.Includes(trait.NameId))
+                continue;
+            w.WritePropertyName(view.NameOf(trait.NameId));
+            switch (trait.Kind)
+            {
+                case TraitKind.Null: w.WriteNullValue(); break;
+                case TraitKind.False: w.WriteBooleanValue(false); break;
+                case TraitKind.True: w.WriteBooleanValue(true); break;
+                case TraitKind.Int: w.WriteNumberValue(trait.Integer); break;
+                case TraitKind.Double: w.WriteNumberValue(trait.Number); break;
+                case TraitKind.Timestamp: w.WriteStringValue(DateTimeOffset.FromUnixTimeMilliseconds(trait.Integer)); break;
+                case TraitKind.String: w.WriteStringValue(trait.Utf8); break;
+                case TraitKind.StringList:
+                    var payload = trait.Payload;
+                    int count = BinaryPrimitives.ReadUInt16LittleEndian(payload);
+                    w.WriteStartArray();
+                    int p = 2;
+                    for (int i = 0; i < count; i++)
+                    {
+                        int len = BinaryPrimitives.ReadUInt16LittleEndian(payload[p..]);
+                        w.WriteStringValue(payload.Slice(p + 2, len));
+                        p += 2 + len;
+                    }
+                    w.WriteEndArray();
+                    break;
+            }
+        }
+        w.WriteEndObject();
+
+        w.WriteStartObject("events"u8);
+        reader = new ProfileRecordReader(record);
+        while (reader.NextEvent(out var e))
+        {
+            w.WriteStartObject(view.NameOf(e.NameId));
+            w.WriteNumber("count"u8, e.Count);
+            w.WriteString("first"u8, DateTimeOffset.FromUnixTimeMilliseconds(e.First));
+            w.WriteString("last"u8, DateTimeOffset.FromUnixTimeMilliseconds(e.Last));
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+        w.WriteString("createdAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(view.CreatedAt));
+        w.WriteString("updatedAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(view.UpdatedAt));
+        w.WriteEndObject();
+    }
+}

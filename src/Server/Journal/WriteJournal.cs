@@ -1,0 +1,176 @@
+using FASTER.core;
+using Microsoft.Extensions.Logging;
+
+namespace Cdp.Server.Journal;
+
+/// <summary>
+/// The write-ahead journal: every accepted write is appended here and acknowledged only once a
+/// group commit has made it durable. A dedicated thread commits at most
+/// <c>commitInterval</c> after the first uncommitted append, so concurrent writers share one flush.
+/// </summary>
+/// <remarks>
+/// FasterLog's own commit helpers only wait; they never commit (FASTER issue 586), so without this
+/// thread acknowledgements would hang. A commit failure (disk full, device error) marks the journal
+/// failed: waiting writers get an error and later writes are refused, rather than acknowledged and lost.
+/// </remarks>
+public sealed class WriteJournal : IDisposable
+{
+    readonly FasterLog log;
+    readonly IDevice device;
+    readonly ILogger logger;
+    readonly int commitIntervalMs;
+    readonly Thread committer;
+    readonly ManualResetEventSlim commitRequested = new(false);
+    volatile bool stopping;
+    volatile Exception? failure;
+
+    /// <summary>Opens (recovering if present) the journal in <paramref name="directory"/>.</summary>
+    public WriteJournal(string directory, long pageBytes, long memoryBytes, long segmentBytes, int commitIntervalMs, ILogger logger)
+    {
+        Directory.CreateDirectory(directory);
+        this.logger = logger;
+        this.commitIntervalMs = commitIntervalMs;
+        device = Devices.CreateLogDevice(Path.Combine(directory, "journal.log"), preallocateFile: false, recoverDevice: true);
+        var settings = new FasterLogSettings
+        {
+            LogDevice = device,
+            PageSize = pageBytes,
+            MemorySize = memoryBytes,
+            SegmentSize = segmentBytes,
+            LogCommitDir = Path.Combine(directory, "commits"),
+            // An unreadable commit record must stop the server, not start it with an empty journal.
+            TryRecoverLatest = false,
+            AutoRefreshSafeTailAddress = false,
+            LogChecksum = LogChecksumType.PerEntry,
+        };
+        log = new FasterLog(settings);
+        try
+        {
+            log.Recover();
+        }
+        catch (FasterException e) when (IsEmpty(directory))
+        {
+            logger.LogDebug(e, "No journal commit found in {Directory}; starting an empty journal.", directory);
+        }
+        committer = new Thread(CommitLoop) { IsBackground = true, Name = "cdp-journal-commit" };
+        committer.Start();
+    }
+
+    static bool IsEmpty(string directory)
+    {
+        var commits = Path.Combine(directory, "commits");
+        return !Directory.Exists(commits) || !Directory.EnumerateFiles(commits, "*", SearchOption.AllDirectories).Any();
+    }
+
+    /// <summary>First address still held by the journal.</summary>
+    public long BeginAddress => log.BeginAddress;
+
+    /// <summary>Address the next append will get.</summary>
+    public long TailAddress => log.TailAddress;
+
+    /// <summary>Everything below this address is durable.</summary>
+    public long CommittedUntilAddress => log.CommittedUntilAddress;
+
+    /// <summary>Set once a commit has failed; writes must be refused from then on.</summary>
+    public Exception? Failure => failure;
+
+    /// <summary>Appends one entry and returns its address. It is not durable until <see cref="WaitForCommitAsync"/> says so.</summary>
+    public long Append(ReadOnlySpan<byte> entry)
+    {
+        if (failure is { } f)
+            throw new JournalFailedException(f);
+        long address = log.Enqueue(entry);
+        if (!commitRequested.IsSet)
+            commitRequested.Set();
+        return address;
+    }
+
+    /// <summary>Completes once the entry at <paramref name="address"/> is durable; throws if the journal failed.</summary>
+    public ValueTask WaitForCommitAsync(long address, CancellationToken cancellationToken = default)
+    {
+        if (log.CommittedUntilAddress > address)
+            return ValueTask.CompletedTask;
+        if (failure is { } f)
+            throw new JournalFailedException(f);
+        if (!commitRequested.IsSet)
+            commitRequested.Set();
+        return WaitSlowAsync(address, cancellationToken);
+    }
+
+    async ValueTask WaitSlowAsync(long address, CancellationToken cancellationToken)
+    {
+        await log.WaitForCommitAsync(address + 1, token: cancellationToken).ConfigureAwait(false);
+        if (failure is { } f && log.CommittedUntilAddress <= address)
+            throw new JournalFailedException(f);
+    }
+
+    /// <summary>Commits everything appended so far and waits for it (used by checkpoints and shutdown).</summary>
+    public void CommitNow() => log.Commit(spinWait: true);
+
+    /// <summary>Drops everything below <paramref name="address"/> (covered by a checkpoint); files go with the next commit.</summary>
+    public void TruncateUntil(long address)
+    {
+        log.TruncateUntil(address);
+        log.Commit(spinWait: true);
+    }
+
+    /// <summary>Reads the committed entries in <c>[from, until)</c>, in order.</summary>
+    public IEnumerable<(long Address, byte[] Entry)> Read(long from, long until)
+    {
+        using var iterator = log.Scan(from, until, recover: false, scanUncommitted: false);
+        while (true)
+        {
+            byte[] entry;
+            long address;
+            while (!iterator.GetNext(out entry, out _, out address))
+            {
+                if (iterator.NextAddress >= until)
+                    yield break;
+                // The scan reached the end of what is in memory or on disk so far.
+                if (!iterator.WaitAsync().AsTask().Wait(TimeSpan.FromSeconds(30)))
+                    throw new InvalidDataException($"Journal replay stalled at address {iterator.NextAddress} (until {until}).");
+            }
+            yield return (address, entry);
+        }
+    }
+
+    void CommitLoop()
+    {
+        while (!stopping)
+        {
+            commitRequested.Wait();
+            if (stopping)
+                break;
+            if (commitIntervalMs > 0)
+                Thread.Sleep(commitIntervalMs);
+            commitRequested.Reset();
+            try
+            {
+                log.Commit(spinWait: true);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+                logger.LogCritical(e, "Journal commit failed; the server refuses writes from now on.");
+                return;
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        stopping = true;
+        commitRequested.Set();
+        committer.Join();
+        if (failure is null)
+            log.Commit(spinWait: true);
+        log.Dispose();
+        device.Dispose();
+        commitRequested.Dispose();
+    }
+}
+
+/// <summary>The journal can no longer make writes durable.</summary>
+public sealed class JournalFailedException(Exception inner)
+    : Exception("The journal failed; writes cannot be made durable: " + inner.Message, inner);

@@ -1,0 +1,90 @@
+using System.Text;
+
+namespace Cdp.Server.Profiles;
+
+/// <summary>
+/// Builds the delta record of one write (same layout as <see cref="ProfileRecord"/>), sorting its
+/// entries as the merge expects. One builder per engine session; its buffer is reused.
+/// </summary>
+public sealed class ProfileRecordBuilder
+{
+    readonly List<(byte Type, byte[] Value)> identifiers = [];
+    readonly List<(ushort NameId, TraitValue Value)> traits = [];
+    readonly List<EventEntry> events = [];
+    byte[] buffer = new byte[4096];
+
+    /// <summary>Starts a new delta.</summary>
+    public void Reset()
+    {
+        identifiers.Clear();
+        traits.Clear();
+        events.Clear();
+    }
+
+    /// <summary>Adds an identifier (already normalised).</summary>
+    public void AddIdentifier(byte type, string value) => identifiers.Add((type, Encoding.UTF8.GetBytes(value)));
+
+    /// <summary>Adds a trait value.</summary>
+    public void AddTrait(ushort nameId, TraitValue value) => traits.Add((nameId, value));
+
+    /// <summary>Adds one occurrence of an event.</summary>
+    public void AddEvent(ushort nameId, long time) => events.Add(new EventEntry(nameId, 1, time, time));
+
+    /// <summary>
+    /// Encodes the delta. Every trait gets <paramref name="eventTime"/> as its time. Returns a view
+    /// over the builder's buffer, valid until the next call.
+    /// </summary>
+    public ReadOnlySpan<byte> Build(ulong masterId, ulong seq, long receivedAt, long eventTime)
+    {
+        identifiers.Sort(static (a, b) => a.Type != b.Type ? a.Type.CompareTo(b.Type) : a.Value.AsSpan().SequenceCompareTo(b.Value));
+        traits.Sort(static (a, b) => a.NameId.CompareTo(b.NameId));
+        events.Sort(static (a, b) => a.NameId.CompareTo(b.NameId));
+        while (true)
+        {
+            int n = TryEncode(buffer, masterId, seq, receivedAt, eventTime);
+            if (n >= 0)
+                return buffer.AsSpan(0, n);
+            buffer = new byte[buffer.Length * 2];
+        }
+    }
+
+    int TryEncode(Span<byte> destination, ulong masterId, ulong seq, long receivedAt, long eventTime)
+    {
+        var w = new SpanWriter(destination);
+        if (destination.Length < ProfileRecord.HeaderSize)
+            return -1;
+        w.Skip(ProfileRecord.HeaderSize);
+        foreach (var (type, value) in identifiers)
+            if (!w.TryWriteIdentifier(type, value))
+                return -1;
+        foreach (var (nameId, value) in traits)
+            if (!TryWriteTrait(ref w, nameId, value, eventTime))
+                return -1;
+        foreach (var e in events)
+            if (!w.TryWriteEvent(e))
+                return -1;
+        ProfileRecord.WriteHeader(destination, identifiers.Count, traits.Count, events.Count, w.Position,
+            masterId, seq, receivedAt, receivedAt);
+        return w.Position;
+    }
+
+    static bool TryWriteTrait(ref SpanWriter w, ushort nameId, in TraitValue value, long time)
+    {
+        if (!w.TryWriteTraitHeader(nameId, value.Kind, time))
+            return false;
+        switch (value.Kind)
+        {
+            case TraitKind.Int or TraitKind.Timestamp: return w.TryWriteInt64(value.Integer);
+            case TraitKind.Double: return w.TryWriteDouble(value.Number);
+            case TraitKind.String: return w.TryWriteString(value.Text!);
+            case TraitKind.StringList:
+                if (!w.TryWriteUInt16(checked((ushort)value.List!.Length)))
+                    return false;
+                foreach (var s in value.List)
+                    if (!w.TryWriteString(s))
+                        return false;
+                return true;
+            default: return true;
+        }
+    }
+}

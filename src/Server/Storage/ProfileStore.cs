@@ -1,0 +1,112 @@
+using FASTER.core;
+using Microsoft.Extensions.Logging;
+using Cdp.Server.Hosting;
+
+namespace Cdp.Server.Storage;
+
+/// <summary>
+/// The FASTER key-value store holding identities, profiles and dedupe keys, with its device,
+/// checkpoint manager and sizing. Sessions come from <see cref="NewSession"/>; checkpoints and
+/// recovery go through this type only.
+/// </summary>
+public sealed class ProfileStore : IDisposable
+{
+    readonly IDevice device;
+    readonly DeviceLogCommitCheckpointManager checkpointManager;
+    readonly ILogger logger;
+
+    /// <summary>Opens the store files under <paramref name="dataDir"/> (nothing is recovered yet).</summary>
+    public ProfileStore(string dataDir, StoreOptions options, ILogger logger)
+    {
+        this.logger = logger;
+        CheckpointDir = Path.Combine(dataDir, "checkpoints");
+        Directory.CreateDirectory(CheckpointDir);
+        device = Devices.CreateLogDevice(Path.Combine(dataDir, "store", "hlog.log"), preallocateFile: false, recoverDevice: true);
+        // Old checkpoints are removed by us only after the new one's metadata is durable (see Purge),
+        // so a crash mid-checkpoint always leaves a complete older one to recover.
+        checkpointManager = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(CheckpointDir), removeOutdated: false);
+        Functions = new StoreFunctions(options.MaxProfileBytes);
+        ValueLength = new ProfileValueLength(options.MaxProfileBytes);
+        var settings = new FasterKVSettings<SpanByte, SpanByte>
+        {
+            LogDevice = device,
+            IndexSize = options.IndexBytes,
+            MemorySize = options.MemoryBytes,
+            PageSize = options.PageBytes,
+            SegmentSize = options.SegmentBytes,
+            MutableFraction = options.MutableFraction,
+            CheckpointManager = checkpointManager,
+            RemoveOutdatedCheckpoints = false,
+            // Never: it swallows recovery errors and yields an empty store (notes/faster.md B.6).
+            TryRecoverLatest = false,
+            ConcurrencyControlMode = ConcurrencyControlMode.LockTable,
+        };
+        Kv = new FasterKV<SpanByte, SpanByte>(settings);
+    }
+
+    /// <summary>The FASTER store.</summary>
+    public FasterKV<SpanByte, SpanByte> Kv { get; }
+
+    /// <summary>Callbacks shared by every session.</summary>
+    public StoreFunctions Functions { get; }
+
+    /// <summary>Profile sizing shared by every session.</summary>
+    public ProfileValueLength ValueLength { get; }
+
+    /// <summary>Folder of FASTER checkpoints and <see cref="CheckpointMetadata"/>.</summary>
+    public string CheckpointDir { get; }
+
+    /// <summary>A new session; one per connection or worker, never used by two threads at once.</summary>
+    public ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, long, StoreFunctions> NewSession()
+        => Kv.For(Functions).NewSession<StoreFunctions>(
+            sessionVariableLengthStructSettings: new SessionVariableLengthStructSettings<SpanByte, SpanByte> { valueLength = ValueLength });
+
+    /// <summary>Restores the checkpoint named by the metadata; a missing or corrupt one throws.</summary>
+    public void Recover(CheckpointMetadata metadata)
+    {
+        try
+        {
+            Kv.Recover(metadata.Token, metadata.Token);
+        }
+        catch (Exception e)
+        {
+            throw new InvalidDataException(
+                $"Checkpoint {metadata.Token} in {CheckpointDir} cannot be recovered ({e.Message}); refusing to start with an empty or partial store. " +
+                "Restore the data folder from a backup, or move it away to start empty.", e);
+        }
+    }
+
+    /// <summary>Takes a full (index + log) snapshot checkpoint and returns its token, or null if another one is running.</summary>
+    public async Task<Guid?> TakeCheckpointAsync(CancellationToken cancellationToken)
+    {
+        var (success, token) = await Kv.TakeFullCheckpointAsync(CheckpointType.Snapshot, cancellationToken).ConfigureAwait(false);
+        return success ? token : null;
+    }
+
+    /// <summary>Deletes every checkpoint except <paramref name="keep"/> (or all, when it is null).</summary>
+    public void PurgeExcept(Guid? keep)
+    {
+        var tokens = checkpointManager.GetLogCheckpointTokens().Concat(checkpointManager.GetIndexCheckpointTokens()).Distinct().ToList();
+        foreach (var token in tokens)
+        {
+            if (token == keep)
+                continue;
+            try
+            {
+                checkpointManager.Purge(token);
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning(e, "Could not delete old checkpoint {Token}.", token);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Kv.Dispose();
+        device.Dispose();
+        checkpointManager.Dispose();
+    }
+}

@@ -1,0 +1,53 @@
+using Cdp.Server.Profiles;
+using FASTER.core;
+
+namespace Cdp.Server.Storage;
+
+/// <summary>
+/// Tells FASTER how large a profile value must be before it creates or copy-updates one. The size
+/// comes from actually merging, so a profile grows by exactly what the write adds plus headroom.
+/// </summary>
+public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByte>
+{
+    readonly int maxProfileBytes;
+
+    /// <summary>Creates the sizing policy for profiles up to <paramref name="maxProfileBytes"/>.</summary>
+    public ProfileValueLength(int maxProfileBytes) => this.maxProfileBytes = maxProfileBytes;
+
+    /// <summary>
+    /// Capacity for a record that uses <paramref name="used"/> bytes: a quarter extra (at least 64 bytes)
+    /// so most later writes update in place, rounded to 8.
+    /// </summary>
+    public static int Capacity(int used) => (used + Math.Max(64, used / 4) + 7) & ~7;
+
+    /// <inheritdoc />
+    public int GetInitialLength(ref SpanByte input)
+    {
+        var delta = input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
+        return sizeof(int) + Capacity(ProfileRecord.UsedLength(delta));
+    }
+
+    /// <inheritdoc />
+    public int GetLength(ref SpanByte t, ref SpanByte input)
+    {
+        var delta = input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
+        var scratch = MergeScratch.Get(maxProfileBytes);
+        int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch);
+        // Too large: the copy-updater cancels the operation; any valid size will do until then.
+        return sizeof(int) + (used < 0 ? t.Length : Capacity(used));
+    }
+}
+
+/// <summary>Per-thread buffer for merges, so sizing and in-place updates allocate nothing.</summary>
+static class MergeScratch
+{
+    [ThreadStatic] static byte[]? buffer;
+
+    public static Span<byte> Get(int maxProfileBytes)
+    {
+        var b = buffer;
+        if (b is null || b.Length != maxProfileBytes)
+            buffer = b = new byte[maxProfileBytes];
+        return b;
+    }
+}

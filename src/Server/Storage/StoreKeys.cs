@@ -1,0 +1,44 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace Cdp.Server.Storage;
+
+/// <summary>
+/// The key spaces of the one FASTER store, told apart by their first byte so that a single
+/// checkpoint covers identities and profiles together.
+/// </summary>
+public static class StoreKeys
+{
+    /// <summary><c>'i' | u8 identifier type | UTF-8 normalised value</c> → u64 master id.</summary>
+    public const byte Identity = (byte)'i';
+    /// <summary><c>'p' | u64 master id</c> → profile record.</summary>
+    public const byte Profile = (byte)'p';
+    /// <summary><c>'d' | UTF-8 messageId</c> → u64 master id of the write that first carried it.</summary>
+    public const byte Dedupe = (byte)'d';
+
+    /// <summary>Largest key, sized for the longest identifier value or messageId.</summary>
+    public const int MaxKeyLength = 2 + Cdp.Protocol.ProtocolLimits.MaxIdentifierBytes * 3;
+
+    /// <summary>Writes an identity key and returns its length.</summary>
+    public static int WriteIdentity(Span<byte> destination, byte type, string value)
+    {
+        destination[0] = Identity;
+        destination[1] = type;
+        return 2 + Encoding.UTF8.GetBytes(value, destination[2..]);
+    }
+
+    /// <summary>Writes a profile key and returns its length.</summary>
+    public static int WriteProfile(Span<byte> destination, ulong masterId)
+    {
+        destination[0] = Profile;
+        BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
+        return 9;
+    }
+
+    /// <summary>Writes a dedupe key and returns its length.</summary>
+    public static int WriteDedupe(Span<byte> destination, string messageId)
+    {
+        destination[0] = Dedupe;
+        return 1 + Encoding.UTF8.GetBytes(messageId, destination[1..]);
+    }
+}
