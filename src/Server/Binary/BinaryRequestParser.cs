@@ -104,7 +104,7 @@ public static class BinaryRequestParser
         for (int j = 0; j < n; j++)
         {
             var key = ReadKey(ref reader, name);
-            ReadValue(ref reader, key, name + "." + key, 2, command, property);
+            ReadValue(ref reader, key, name + "." + key, 3, command, property);
         }
     }
 
@@ -134,11 +134,7 @@ public static class BinaryRequestParser
             {
                 if (request.Fields is not null)
                     throw Duplicate("fields");
-                if (reader.NextMessagePackType != MessagePackType.Array)
-                    throw EngineException.BadRequest(ErrorCode.WrongType, "fields must be an array of strings.", "fields");
-                int n = reader.ReadArrayHeader();
-                if (n > ProtocolLimits.MaxCollectionCount)
-                    throw EngineException.BadRequest(ErrorCode.TooMany, $"fields has {n} entries; at most {ProtocolLimits.MaxCollectionCount} are allowed.", "fields");
+                int n = ReadArrayHeader(ref reader, "fields", "an array of strings");
                 request.Fields = new List<string>(n);
                 for (int j = 0; j < n; j++)
                     request.Fields.Add(ReadString(ref reader, $"fields[{j}]", ProtocolLimits.MaxNameBytes));

@@ -20,10 +20,41 @@ public static class MessagePackBodyReader
     {
         if (reader.NextMessagePackType != MessagePackType.Map)
             throw WrongType(field, "a map", reader.NextMessagePackType);
-        int count = reader.ReadMapHeader();
+        CheckCount(ref reader, field);
+        return reader.ReadMapHeader();
+    }
+
+    /// <summary>Reads an array header, checking type and entry count.</summary>
+    public static int ReadArrayHeader(ref MessagePackReader reader, string field, string expected)
+    {
+        if (reader.NextMessagePackType != MessagePackType.Array)
+            throw WrongType(field, expected, reader.NextMessagePackType);
+        CheckCount(ref reader, field);
+        return reader.ReadArrayHeader();
+    }
+
+    /// <summary>
+    /// Checks a map or array header's entry count against the limit before the reader sees it: the
+    /// reader's own check (count against remaining bytes) would report a short body instead.
+    /// </summary>
+    static void CheckCount(ref MessagePackReader reader, string field)
+    {
+        var peek = reader.CreatePeekReader();
+        byte code = peek.NextCode;
+        long count;
+        if (code is (>= 0x80 and <= 0x8f) or (>= 0x90 and <= 0x9f))
+            count = code & 0x0f;
+        else
+        {
+            int size = code is MessagePackCode.Map16 or MessagePackCode.Array16 ? 2 : 4;
+            if (peek.Sequence.Length - peek.Consumed < 1 + size)
+                throw EngineException.BadRequest(ErrorCode.Malformed, $"{field} ends inside its header.", field);
+            Span<byte> header = stackalloc byte[5];
+            System.Buffers.BuffersExtensions.CopyTo(peek.ReadRaw(1 + size), header);
+            count = size == 2 ? BinaryPrimitives.ReadUInt16BigEndian(header[1..]) : BinaryPrimitives.ReadUInt32BigEndian(header[1..]);
+        }
         if (count > ProtocolLimits.MaxCollectionCount)
             throw EngineException.BadRequest(ErrorCode.TooMany, $"{field} has {count} entries; at most {ProtocolLimits.MaxCollectionCount} are allowed.", field);
-        return count;
     }
 
     /// <summary>Reads a UTF-8 string of at most <paramref name="maxBytes"/> bytes as a raw span (no allocation).</summary>
@@ -139,9 +170,7 @@ public static class MessagePackBodyReader
                 Add(command, property, path, TraitValue.Timestamp(ReadTimestamp(ref reader, field)), field);
                 break;
             case MessagePackType.Array:
-                int n = reader.ReadArrayHeader();
-                if (n > ProtocolLimits.MaxCollectionCount)
-                    throw EngineException.BadRequest(ErrorCode.TooMany, $"{field} has {n} entries; at most {ProtocolLimits.MaxCollectionCount} are allowed.", field);
+                int n = ReadArrayHeader(ref reader, field, "a list of strings");
                 var list = new string[n];
                 for (int i = 0; i < n; i++)
                 {
@@ -173,7 +202,9 @@ public static class MessagePackBodyReader
     }
 
     static EngineException WrongType(string field, string expected, MessagePackType actual)
-        => EngineException.BadRequest(ErrorCode.WrongType, $"{field} must be {expected}, not {Describe(actual)}.", field);
+        => actual == MessagePackType.Unknown
+            ? EngineException.BadRequest(ErrorCode.Malformed, $"{field} starts with a byte that is not valid MessagePack.", field)
+            : EngineException.BadRequest(ErrorCode.WrongType, $"{field} must be {expected}, not {Describe(actual)}.", field);
 
     static string Describe(MessagePackType t) => t switch
     {

@@ -80,7 +80,7 @@ public sealed unsafe class EngineSession : IDisposable
                     if (master != 0 && found != master)
                         throw new EngineException(Status.Conflict, ErrorCode.IdentityConflict,
                             $"the identifiers of this write belong to two different profiles ({master} and {found}); merging profiles is not supported yet, so nothing was changed.",
-                            "identifiers." + engine.IdentifierTypes.GetName(type));
+                            command.Identifiers[i].Field);
                     master = found;
                 }
 

@@ -132,7 +132,17 @@ public static class HttpEndpoints
         {
             if (http.Request.ContentLength == 0)
                 return (null, Problem(EngineException.BadRequest(ErrorCode.Malformed, "the request body is empty; a JSON object is expected.", "body")));
-            return (await JsonDocument.ParseAsync(http.Request.Body, SegmentSpecReader.DocumentOptions, http.RequestAborted), null);
+            // Buffer the body (Kestrel caps its size) so invalid UTF-8 is caught up front with its position;
+            // System.Text.Json would only notice it later, when a string is read.
+            using var body = new MemoryStream();
+            await http.Request.Body.CopyToAsync(body, http.RequestAborted);
+            var bytes = body.GetBuffer().AsMemory(0, (int)body.Length);
+            int invalidAt = FirstInvalidUtf8(bytes.Span);
+            if (invalidAt >= 0)
+                return (null, Problem(EngineException.BadRequest(ErrorCode.Malformed, $"the body is not valid UTF-8 at byte {invalidAt}.", "body")));
+            if (bytes.IsEmpty)
+                return (null, Problem(EngineException.BadRequest(ErrorCode.Malformed, "the request body is empty; a JSON object is expected.", "body")));
+            return (JsonDocument.Parse(bytes.ToArray(), SegmentSpecReader.DocumentOptions), null);
         }
         catch (JsonException e)
         {
@@ -145,6 +155,22 @@ public static class HttpEndpoints
             return (null, Results.Problem(statusCode: 413, title: "too long", detail: e.Message,
                 extensions: new Dictionary<string, object?> { ["code"] = ErrorCode.TooLong, ["field"] = "body" }));
         }
+    }
+
+    static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        Span<char> chars = stackalloc char[1024];
+        int offset = 0;
+        while (offset < bytes.Length)
+        {
+            var status = System.Text.Unicode.Utf8.ToUtf16(bytes[offset..], chars, out int read, out _, replaceInvalidSequences: false, isFinalBlock: true);
+            if (status == System.Buffers.OperationStatus.InvalidData)
+                return offset + read;
+            offset += read;
+            if (status == System.Buffers.OperationStatus.Done)
+                break;
+        }
+        return -1;
     }
 
     /// <summary>Maps an engine status to its HTTP status code.</summary>

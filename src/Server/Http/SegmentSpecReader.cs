@@ -71,7 +71,7 @@ public static class SegmentSpecReader
             AddIdentifier(traits, "email", "email", prefix + "traits.", command);
             AddIdentifier(traits, "phone", "phone", prefix + "traits.", command);
             foreach (var p in traits.EnumerateObject())
-                AddValue(p.Value, p.Name, Path(prefix, "traits." + p.Name), 2, command, property: false);
+                AddValue(p.Value, p.Name, Path(prefix, "traits." + p.Name), 3, command, property: false);
         }
         if (message.TryGetProperty("identifiers", out var identifiers))
         {
@@ -90,7 +90,7 @@ public static class SegmentSpecReader
             if (properties.ValueKind != JsonValueKind.Object)
                 throw EngineException.BadRequest(ErrorCode.WrongType, $"{Path(prefix, "properties")} must be an object.", Path(prefix, "properties"));
             foreach (var p in properties.EnumerateObject())
-                AddValue(p.Value, p.Name, Path(prefix, "properties." + p.Name), 2, command, property: true);
+                AddValue(p.Value, p.Name, Path(prefix, "properties." + p.Name), 3, command, property: true);
         }
         if (message.TryGetProperty("timestamp", out var timestamp) && timestamp.ValueKind != JsonValueKind.Null)
             command.Timestamp = ParseTimestamp(timestamp, Path(prefix, "timestamp"));
