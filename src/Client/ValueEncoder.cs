@@ -15,7 +15,7 @@ public static class ValueEncoder
     /// Longest string the protocol allows, in UTF-8 bytes. docs/protocol.md says 65,535, so the client refuses
     /// anything longer before it reaches the wire (a str16 header can describe exactly that much).
     /// </summary>
-    public const int MaxStringBytes = ushort.MaxValue;
+    public const int MaxStringBytes = ProtocolLimits.MaxStringBytes;
 
     // Seconds since 1970 that still fit the 34-bit seconds field of timestamp 64 (up to 2514-05-30).
     private const long MaxTimestamp64Seconds = (1L << 34) - 1;

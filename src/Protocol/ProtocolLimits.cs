@@ -18,8 +18,8 @@ public static class ProtocolLimits
     /// <summary>Most identifiers in one write.</summary>
     public const int MaxIdentifiers = 32;
 
-    /// <summary>Longest string value, in UTF-8 bytes.</summary>
-    public const int MaxStringBytes = 64 * 1024;
+    /// <summary>Longest string value, in UTF-8 bytes (the most a u16 length can say).</summary>
+    public const int MaxStringBytes = 65_535;
 
     /// <summary>Longest name (map key, trait name, event name, identifier type), in UTF-8 bytes.</summary>
     public const int MaxNameBytes = 256;

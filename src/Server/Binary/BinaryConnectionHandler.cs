@@ -1,6 +1,7 @@
 using Cdp.Server.Engine;
 using Cdp.Server.Journal;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Cdp.Server.Binary;
@@ -10,7 +11,11 @@ namespace Cdp.Server.Binary;
 /// <see cref="BinarySession"/>, wait for the journal if the batch wrote anything, then flush all
 /// replies at once — pipelined requests share one flush and one group commit.
 /// </summary>
-public sealed class BinaryConnectionHandler(ProfileEngine engine, ILogger<BinaryConnectionHandler> logger) : ConnectionHandler
+/// <remarks>
+/// On shutdown the handler stops reading once the batch in hand is answered and closes the
+/// connection, so open client connections never hold up the final checkpoint.
+/// </remarks>
+public sealed class BinaryConnectionHandler(ProfileEngine engine, IHostApplicationLifetime lifetime, ILogger<BinaryConnectionHandler> logger) : ConnectionHandler
 {
     /// <inheritdoc />
     public override async Task OnConnectedAsync(ConnectionContext connection)
@@ -18,12 +23,13 @@ public sealed class BinaryConnectionHandler(ProfileEngine engine, ILogger<Binary
         var input = connection.Transport.Input;
         var output = connection.Transport.Output;
         BinarySession? session = null;
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed, lifetime.ApplicationStopping);
         try
         {
             session = new BinarySession(engine, logger);
             while (true)
             {
-                var result = await input.ReadAsync(connection.ConnectionClosed);
+                var result = await input.ReadAsync(stopping.Token);
                 var buffer = result.Buffer;
                 bool keepOpen = session.Consume(ref buffer, output);
                 if (session.CommitAddress >= 0)

@@ -164,7 +164,7 @@ public static class MessagePackBodyReader
                 Add(command, property, path, TraitValue.Double(d), field);
                 break;
             case MessagePackType.String:
-                Add(command, property, path, TraitValue.String(ReadString(ref reader, field, ProtocolLimits.MaxStringBytes - 1)), field);
+                Add(command, property, path, TraitValue.String(ReadString(ref reader, field, ProtocolLimits.MaxStringBytes)), field);
                 break;
             case MessagePackType.Extension:
                 Add(command, property, path, TraitValue.Timestamp(ReadTimestamp(ref reader, field)), field);
@@ -176,7 +176,7 @@ public static class MessagePackBodyReader
                 {
                     if (reader.NextMessagePackType != MessagePackType.String)
                         throw EngineException.BadRequest(ErrorCode.WrongType, $"{field} must be a list of strings; entry {i} is {reader.NextMessagePackType}.", $"{field}[{i}]");
-                    list[i] = ReadString(ref reader, $"{field}[{i}]", ProtocolLimits.MaxStringBytes - 1);
+                    list[i] = ReadString(ref reader, $"{field}[{i}]", ProtocolLimits.MaxStringBytes);
                 }
                 Add(command, property, path, TraitValue.StringList(list), field);
                 break;

@@ -21,6 +21,7 @@ public sealed class ProfileEngine : IAsyncDisposable
     readonly SemaphoreSlim checkpointGate = new(1, 1);
     readonly ConcurrentBag<EngineSession> pool = [];
     readonly int poolLimit;
+    readonly FileStream folderLock;
     Task? checkpointLoop;
     long lastMasterId;
     long lastSeq;
@@ -35,12 +36,23 @@ public sealed class ProfileEngine : IAsyncDisposable
         var dataDir = Path.GetFullPath(options.DataDir);
         Directory.CreateDirectory(dataDir);
         DataDir = dataDir;
-        IdentifierTypes = new IdentifierTypes(options.Identity.Types);
-        Normalizer = new IdentifierNormalizer(options.Identity.DefaultCountryCode);
-        Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
-        Store = new ProfileStore(dataDir, options.Store, logger);
-        Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
-            options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger);
+        folderLock = LockDataDir(dataDir);
+        try
+        {
+            IdentifierTypes = new IdentifierTypes(options.Identity.Types);
+            Normalizer = new IdentifierNormalizer(options.Identity.DefaultCountryCode);
+            Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
+            Store = new ProfileStore(dataDir, options.Store, logger);
+            Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
+                options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger);
+        }
+        catch
+        {
+            Store?.Dispose();
+            Schema?.Dispose();
+            folderLock.Dispose();
+            throw;
+        }
         poolLimit = Math.Max(4, Environment.ProcessorCount * 4);
     }
 
@@ -50,6 +62,23 @@ public sealed class ProfileEngine : IAsyncDisposable
     public TimeProvider Time { get; }
     /// <summary>Absolute data folder.</summary>
     public string DataDir { get; }
+    /// <summary>
+    /// Holds an exclusive lock on <c>LOCK</c> in the data folder for the engine's life: two servers on
+    /// one folder would replay and truncate each other's journal.
+    /// </summary>
+    static FileStream LockDataDir(string dataDir)
+    {
+        var path = Path.Combine(dataDir, "LOCK");
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidOperationException($"The data folder {dataDir} is in use by another Cdp server (cannot lock {path}: {e.Message}).", e);
+        }
+    }
+
     /// <summary>Known identifier types.</summary>
     public IdentifierTypes IdentifierTypes { get; }
     /// <summary>Identifier normalisation rules.</summary>
@@ -260,5 +289,6 @@ public sealed class ProfileEngine : IAsyncDisposable
         Store.Dispose();
         Schema.Dispose();
         stopping.Dispose();
+        folderLock.Dispose();
     }
 }

@@ -135,8 +135,8 @@ public static class SegmentSpecReader
                 break;
             case JsonValueKind.String:
                 var s = value.GetString()!;
-                if (System.Text.Encoding.UTF8.GetByteCount(s) >= ProtocolLimits.MaxStringBytes)
-                    throw EngineException.BadRequest(ErrorCode.TooLong, $"{field} is longer than {ProtocolLimits.MaxStringBytes - 1} UTF-8 bytes.", field);
+                if (System.Text.Encoding.UTF8.GetByteCount(s) > ProtocolLimits.MaxStringBytes)
+                    throw EngineException.BadRequest(ErrorCode.TooLong, $"{field} is longer than {ProtocolLimits.MaxStringBytes} UTF-8 bytes.", field);
                 v = TraitValue.String(s);
                 break;
             case JsonValueKind.Array:

@@ -53,5 +53,10 @@ public static class TraitValueCodec
         => writer.Write(DateTime.UnixEpoch.AddTicks(unixMs * TimeSpan.TicksPerMillisecond));
 
     /// <summary>Converts a UTC <see cref="DateTime"/> to Unix ms, dropping sub-millisecond digits (towards the past).</summary>
-    public static long ToUnixMs(DateTime utc) => (long)Math.Floor((utc - DateTime.UnixEpoch).Ticks / (double)TimeSpan.TicksPerMillisecond);
+    public static long ToUnixMs(DateTime utc)
+    {
+        long ticks = (utc - DateTime.UnixEpoch).Ticks;
+        long ms = ticks / TimeSpan.TicksPerMillisecond;
+        return ticks % TimeSpan.TicksPerMillisecond < 0 ? ms - 1 : ms;
+    }
 }
