@@ -55,6 +55,27 @@ public sealed partial class ProtocolDocumentTests
         => AssertFrame("get", FrameEncoder.EncodeGetProfile(4, "email", "ann@x.com"));
 
     [Fact]
+    public async Task RealServerAnswersTheDocumentedFrames()
+    {
+        await using var server = await Infrastructure.TestServer.StartAsync();
+        using var connection = await Infrastructure.RawConnection.ConnectAsync(server.BinaryPort, hello: false);
+        foreach (var (name, opcode, requestId) in new[] { ("hello", Opcode.Hello, 1u), ("ping", Opcode.Ping, 2u), ("identify", Opcode.Identify, 3u), ("get", Opcode.GetProfile, 4u) })
+        {
+            await connection.SendAsync(Document.Value.Frames[name].Bytes);
+            var reply = await connection.ReadFrameAsync();
+            Assert.NotNull(reply);
+            Assert.Equal(Status.Ok, reply.Value.Status);
+            Assert.Equal(requestId, reply.Value.RequestId);
+            if (opcode == Opcode.GetProfile)
+            {
+                var profile = ResponseDecoder.DecodeProfile(reply.Value.Body);
+                Assert.Equal("pro", profile.Traits["plan"]);
+                Assert.Equal(["ann@x.com"], profile.Identifiers["email"]);
+            }
+        }
+    }
+
+    [Fact]
     public void ErrorFrameDecodesAsDocumented()
     {
         RawResponse response = FrameDecoder.ReadResponse(Document.Value.Frames["error"].Bytes, out FrameHeader header);
