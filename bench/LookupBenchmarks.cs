@@ -1,0 +1,97 @@
+using System.Buffers;
+using BenchmarkDotNet.Attributes;
+using Cdp.Protocol;
+using Cdp.Server.Binary;
+using Cdp.Server.Engine;
+using Cdp.Server.Hosting;
+using Cdp.Server.Profiles;
+using MessagePack;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Cdp.Bench;
+
+/// <summary>
+/// The binary lookup path without sockets: a pre-built buffer of <see cref="BatchSize"/> GetProfile
+/// frames (by e-mail, profiles of 20 traits) fed straight into a connection's <see cref="BinarySession"/>,
+/// as Garnet's BDN suite does. With a batch of 100, 10 us per operation means 10 M lookups/s.
+/// </summary>
+[MemoryDiagnoser]
+public class LookupBenchmarks
+{
+    const int Profiles = 1_000;
+    /// <summary>Requests per buffer.</summary>
+    public const int BatchSize = 100;
+
+    string dataDir = "";
+    ProfileEngine engine = null!;
+    BinarySession session = null!;
+    ReadOnlySequence<byte> requests;
+    readonly ArrayBufferWriter<byte> replies = new(1 << 20);
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        dataDir = Path.Combine(Path.GetTempPath(), "cdp-bench-" + Guid.NewGuid().ToString("N"));
+        var options = new CdpOptions { DataDir = dataDir };
+        options.Store.IndexBytes = 1 << 20;
+        options.Store.MemoryBytes = 1 << 26;
+        options.Store.CheckpointIntervalSeconds = 0;
+        engine = ProfileEngine.Open(options, TimeProvider.System, NullLogger.Instance);
+        using (var writer = engine.NewSession())
+        {
+            var command = new WriteCommand();
+            for (int i = 0; i < Profiles; i++)
+            {
+                command.Reset();
+                command.Kind = WriteKind.Identify;
+                command.AddIdentifier("email", $"user{i}@example.com", "identifiers.email");
+                for (int t = 0; t < 20; t++)
+                    command.AddTrait($"trait{t}", t % 3 == 0 ? TraitValue.Int(i * t) : TraitValue.String($"value-{t}-{i}"), "traits");
+                writer.Write(command);
+            }
+        }
+        session = new BinarySession(engine, NullLogger.Instance);
+        var frames = new ArrayBufferWriter<byte>();
+        Frame(frames, Opcode.Hello, 0, (ref MessagePackWriter w) => { w.WriteMapHeader(1); w.Write("version"); w.Write(1); });
+        var hello = new ReadOnlySequence<byte>(frames.WrittenMemory.ToArray());
+        session.Consume(ref hello, replies);
+        frames.ResetWrittenCount();
+        for (int i = 0; i < BatchSize; i++)
+        {
+            int n = i * 7 % Profiles;
+            Frame(frames, Opcode.GetProfile, (uint)i, (ref MessagePackWriter w) => { w.WriteMapHeader(2); w.Write("type"); w.Write("email"); w.Write("value"); w.Write($"user{n}@example.com"); });
+        }
+        requests = new ReadOnlySequence<byte>(frames.WrittenMemory.ToArray());
+    }
+
+    delegate void BodyWriter(ref MessagePackWriter w);
+
+    static void Frame(ArrayBufferWriter<byte> output, Opcode opcode, uint id, BodyWriter body)
+    {
+        var b = new ArrayBufferWriter<byte>();
+        var w = new MessagePackWriter(b);
+        body(ref w);
+        w.Flush();
+        var span = output.GetSpan(FrameHeader.Size + b.WrittenCount);
+        new FrameHeader(b.WrittenCount, opcode, Status.Ok, 0, id).Write(span);
+        b.WrittenSpan.CopyTo(span[FrameHeader.Size..]);
+        output.Advance(FrameHeader.Size + b.WrittenCount);
+    }
+
+    /// <summary>One buffer of <see cref="BatchSize"/> lookups, parsed, served from the store and answered.</summary>
+    [Benchmark(OperationsPerInvoke = BatchSize)]
+    public void GetProfileByEmail()
+    {
+        replies.ResetWrittenCount();
+        var buffer = requests;
+        session.Consume(ref buffer, replies);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        session.Dispose();
+        engine.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        Directory.Delete(dataDir, recursive: true);
+    }
+}
