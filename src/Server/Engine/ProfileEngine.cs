@@ -20,6 +20,7 @@ public sealed class ProfileEngine : IAsyncDisposable
     readonly CancellationTokenSource stopping = new();
     readonly SemaphoreSlim checkpointGate = new(1, 1);
     readonly ConcurrentBag<EngineSession> pool = [];
+    readonly SemaphoreSlim poolSlots;
     readonly int poolLimit;
     readonly FileStream folderLock;
     Task? checkpointLoop;
@@ -54,6 +55,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             throw;
         }
         poolLimit = Math.Max(4, Environment.ProcessorCount * 4);
+        poolSlots = new SemaphoreSlim(poolLimit, poolLimit);
     }
 
     /// <summary>Settings in force.</summary>
@@ -186,16 +188,33 @@ public sealed class ProfileEngine : IAsyncDisposable
     /// <summary>A new session for a connection; dispose it when the connection ends.</summary>
     public EngineSession NewSession() => new(this);
 
-    /// <summary>A pooled session for short requests (HTTP); give it back with <see cref="Return"/>.</summary>
-    public EngineSession Rent() => pool.TryTake(out var s) ? s : new EngineSession(this);
+    /// <summary>
+    /// A pooled session for short requests (HTTP); give it back with <see cref="Return"/>. At most
+    /// <c>4 x cores</c> are out at once: engine calls are short and synchronous, so more would only
+    /// add FASTER sessions and contention, and later requests wait for a free one instead.
+    /// </summary>
+    public async ValueTask<EngineSession> RentAsync(CancellationToken cancellationToken)
+    {
+        await poolSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return pool.TryTake(out var s) ? s : new EngineSession(this);
+        }
+        catch
+        {
+            poolSlots.Release();
+            throw;
+        }
+    }
 
-    /// <summary>Returns a pooled session; extras beyond the pool size are disposed.</summary>
+    /// <summary>Returns a session taken with <see cref="RentAsync"/>.</summary>
     public void Return(EngineSession session)
     {
-        if (pool.Count < poolLimit && Volatile.Read(ref disposed) == 0)
+        if (Volatile.Read(ref disposed) == 0)
             pool.Add(session);
         else
             session.Dispose();
+        poolSlots.Release();
     }
 
     /// <summary>

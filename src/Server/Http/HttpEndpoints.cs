@@ -26,7 +26,7 @@ public static class HttpEndpoints
         foreach (var type in new[] { "track", "identify", "page", "screen" })
             app.MapPost("/v1/" + type, (HttpContext http, ProfileEngine engine) => WriteOneAsync(http, engine, type));
         app.MapPost("/v1/batch", BatchAsync);
-        app.MapGet("/v1/profiles/{type}/{value}", GetProfile);
+        app.MapGet("/v1/profiles/{type}/{value}", GetProfileAsync);
     }
 
     static async Task<IResult> WriteOneAsync(HttpContext http, ProfileEngine engine, string type)
@@ -35,7 +35,7 @@ public static class HttpEndpoints
         if (document is null)
             return error!;
         using var _ = document;
-        var session = engine.Rent();
+        var session = await engine.RentAsync(http.RequestAborted);
         var command = new WriteCommand();
         WriteResult result;
         try
@@ -68,7 +68,7 @@ public static class HttpEndpoints
             return Problem(EngineException.BadRequest(ErrorCode.TooMany, $"a batch holds at most {ProtocolLimits.MaxCollectionCount} messages.", "batch"));
         var results = new List<BatchItemResult>();
         long commitAddress = -1;
-        var session = engine.Rent();
+        var session = await engine.RentAsync(http.RequestAborted);
         var command = new WriteCommand();
         try
         {
@@ -102,9 +102,9 @@ public static class HttpEndpoints
         return Results.Json(new { results });
     }
 
-    static IResult GetProfile(string type, string value, string? fields, string? purpose, ProfileEngine engine)
+    static async Task<IResult> GetProfileAsync(HttpContext http, string type, string value, string? fields, string? purpose, ProfileEngine engine)
     {
-        var session = engine.Rent();
+        var session = await engine.RentAsync(http.RequestAborted);
         try
         {
             var projection = fields?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
