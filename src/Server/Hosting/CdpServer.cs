@@ -52,7 +52,9 @@ public sealed class CdpServer : IAsyncDisposable
     /// <summary>Builds and starts a server from command-line arguments (and the usual configuration sources).</summary>
     public static async Task<CdpServer> StartAsync(string[] args, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
+        // appsettings.json ships next to the binary; relative paths (the data folder) stay relative to
+        // the directory the server was started from.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddCommandLine(args, SwitchMappings);
         var configFile = builder.Configuration["Cdp:ConfigFile"];
         if (!string.IsNullOrEmpty(configFile))
