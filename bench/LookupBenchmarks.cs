@@ -80,6 +80,7 @@ public class LookupBenchmarks
 
     /// <summary>One buffer of <see cref="BatchSize"/> lookups, parsed, served from the store and answered.</summary>
     [Benchmark(OperationsPerInvoke = BatchSize)]
+    [ZeroAllocation]
     public void GetProfileByEmail()
     {
         replies.ResetWrittenCount();

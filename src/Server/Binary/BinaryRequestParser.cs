@@ -5,17 +5,37 @@ using static Cdp.Server.Binary.MessagePackBodyReader;
 
 namespace Cdp.Server.Binary;
 
-/// <summary>A parsed GetProfile request.</summary>
-public sealed class GetProfileRequest
+/// <summary>
+/// A parsed GetProfile request as views over the request body, so a lookup allocates nothing.
+/// Valid while the body is.
+/// </summary>
+public readonly ref struct GetProfileQuery
 {
-    /// <summary>Identifier type.</summary>
-    public string Type { get; set; } = "";
-    /// <summary>Identifier value.</summary>
-    public string Value { get; set; } = "";
-    /// <summary>Trait projection, or null for all traits.</summary>
-    public List<string>? Fields { get; set; }
-    /// <summary>Declared purpose (recorded; enforced once purposes are configured).</summary>
-    public string? Purpose { get; set; }
+    /// <summary>Identifier type (UTF-8).</summary>
+    public ReadOnlySpan<byte> Type { get; init; }
+    /// <summary>Identifier value (UTF-8).</summary>
+    public ReadOnlySpan<byte> Value { get; init; }
+    /// <summary>Declared purpose (UTF-8; recorded, enforced once purposes are configured).</summary>
+    public ReadOnlySpan<byte> Purpose { get; init; }
+    /// <summary>The <c>fields</c> array as raw MessagePack (already validated), or empty when absent.</summary>
+    public ReadOnlyMemory<byte> Fields { get; init; }
+    /// <summary>Whether <c>fields</c> was given.</summary>
+    public bool HasFields { get; init; }
+
+    /// <summary>Narrows <paramref name="view"/> to the requested fields, if any were given.</summary>
+    public void ApplyProjection(Cdp.Server.Engine.ProfileView view)
+    {
+        if (!HasFields)
+            return;
+        var reader = new MessagePackReader(Fields);
+        int n = reader.ReadArrayHeader();
+        view.ProjectTo([]);
+        for (int i = 0; i < n; i++)
+        {
+            reader.TryReadStringSpan(out var name);
+            view.ProjectTo(name);
+        }
+    }
 }
 
 /// <summary>
@@ -108,42 +128,39 @@ public static class BinaryRequestParser
         }
     }
 
-    /// <summary>Parses a GetProfile body into <paramref name="request"/>.</summary>
-    public static void ParseGetProfile(ReadOnlyMemory<byte> body, GetProfileRequest request)
+    /// <summary>Parses a GetProfile body; the result points into <paramref name="body"/>.</summary>
+    public static GetProfileQuery ParseGetProfile(ReadOnlyMemory<byte> body)
     {
-        request.Type = "";
-        request.Value = "";
-        request.Fields = null;
-        request.Purpose = null;
         var reader = Start(body, out int count);
-        bool sawType = false, sawValue = false;
+        ReadOnlySpan<byte> type = default, value = default, purpose = default;
+        ReadOnlyMemory<byte> fields = default;
+        bool sawType = false, sawValue = false, sawFields = false, sawPurpose = false;
         for (int i = 0; i < count; i++)
         {
             var key = ReadUtf8(ref reader, "body", ProtocolLimits.MaxNameBytes);
             if (key.SequenceEqual("type"u8))
             {
                 Once(ref sawType, "type");
-                request.Type = ReadString(ref reader, "type", ProtocolLimits.MaxNameBytes);
+                type = Slice(body, ref reader, "type", ProtocolLimits.MaxNameBytes);
             }
             else if (key.SequenceEqual("value"u8))
             {
                 Once(ref sawValue, "value");
-                request.Value = ReadString(ref reader, "value", ProtocolLimits.MaxIdentifierBytes);
+                value = Slice(body, ref reader, "value", ProtocolLimits.MaxIdentifierBytes);
             }
             else if (key.SequenceEqual("fields"u8))
             {
-                if (request.Fields is not null)
-                    throw Duplicate("fields");
+                Once(ref sawFields, "fields");
+                long start = reader.Consumed;
                 int n = ReadArrayHeader(ref reader, "fields", "an array of strings");
-                request.Fields = new List<string>(n);
                 for (int j = 0; j < n; j++)
-                    request.Fields.Add(ReadString(ref reader, $"fields[{j}]", ProtocolLimits.MaxNameBytes));
+                    ReadUtf8(ref reader, "fields", ProtocolLimits.MaxNameBytes);
+                fields = body.Slice((int)start, (int)(reader.Consumed - start));
             }
             else if (key.SequenceEqual("purpose"u8))
             {
-                if (request.Purpose is not null)
-                    throw Duplicate("purpose");
-                request.Purpose = ReadString(ref reader, "purpose", ProtocolLimits.MaxNameBytes);
+                Once(ref sawPurpose, "purpose");
+                purpose = Slice(body, ref reader, "purpose", ProtocolLimits.MaxNameBytes);
             }
             else
                 throw Unknown(key);
@@ -153,6 +170,15 @@ public static class BinaryRequestParser
             throw EngineException.BadRequest(ErrorCode.Missing, "type is required.", "type");
         if (!sawValue)
             throw EngineException.BadRequest(ErrorCode.Missing, "value is required.", "value");
+        return new GetProfileQuery { Type = type, Value = value, Purpose = purpose, Fields = fields, HasFields = sawFields };
+    }
+
+    /// <summary>Reads and checks a string, returning it as a slice of the body (which outlives the reader).</summary>
+    static ReadOnlySpan<byte> Slice(ReadOnlyMemory<byte> body, scoped ref MessagePackReader reader, string field, int maxBytes)
+    {
+        int length = ReadUtf8(ref reader, field, maxBytes).Length;
+        int end = (int)reader.Consumed;
+        return body.Span.Slice(end - length, length);
     }
 
     static MessagePackReader Start(ReadOnlyMemory<byte> body, out int count)

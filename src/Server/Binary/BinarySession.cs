@@ -18,7 +18,6 @@ public sealed class BinarySession : IDisposable
     readonly ILogger logger;
     readonly int maxBodyLength;
     readonly WriteCommand command = new();
-    readonly GetProfileRequest getRequest = new();
     readonly ArrayBufferWriter<byte> body = new(4096);
     byte[] scratch = new byte[4096];
     bool helloDone;
@@ -121,13 +120,14 @@ public sealed class BinarySession : IDisposable
                     BinaryResponseWriter.WriteResult(body, result);
                     break;
                 case Opcode.GetProfile:
-                    BinaryRequestParser.ParseGetProfile(requestBody, getRequest);
-                    var view = storage.GetProfile(getRequest.Type, getRequest.Value, getRequest.Fields);
+                    var query = BinaryRequestParser.ParseGetProfile(requestBody);
+                    var view = storage.GetProfile(query.Type, query.Value);
                     if (view is null)
                     {
                         WriteFrame(output, header, Status.NotFound);
                         return;
                     }
+                    query.ApplyProjection(view);
                     BinaryResponseWriter.WriteProfile(body, view);
                     break;
                 default:

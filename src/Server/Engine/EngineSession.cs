@@ -148,22 +148,42 @@ public sealed unsafe class EngineSession : IDisposable
     /// </summary>
     public ProfileView? GetProfile(string type, string value, IReadOnlyList<string>? fields)
     {
+        if (type.Length > ProtocolLimits.MaxNameBytes || value.Length > 4 * ProtocolLimits.MaxIdentifierBytes)
+            throw EngineException.BadRequest(ErrorCode.TooLong, "the identifier type or value is too long.", "value");
+        Span<byte> typeUtf8 = stackalloc byte[ProtocolLimits.MaxNameBytes * 3];
+        var valueUtf8 = new byte[Encoding.UTF8.GetByteCount(value)];
+        Encoding.UTF8.GetBytes(value, valueUtf8);
+        var view = GetProfile(typeUtf8[..Encoding.UTF8.GetBytes(type, typeUtf8)], valueUtf8);
+        view?.SetProjection(fields);
+        return view;
+    }
+
+    /// <summary>
+    /// Reads the profile reachable from a UTF-8 identifier type and value, without allocating: the
+    /// binary lookup path. The view shows every trait until the caller narrows it with
+    /// <see cref="ProfileView.ProjectTo"/>. Returns null when there is no such profile.
+    /// </summary>
+    public ProfileView? GetProfile(ReadOnlySpan<byte> type, ReadOnlySpan<byte> value)
+    {
         ulong master;
-        if (type == IdentifierTypes.MasterId)
+        if (type.SequenceEqual("id"u8))
         {
-            if (!ulong.TryParse(value.AsSpan().Trim(), System.Globalization.NumberStyles.None, null, out master) || master == 0)
+            value = value.Trim((byte)' ');
+            if (!System.Buffers.Text.Utf8Parser.TryParse(value, out master, out int consumed) || consumed != value.Length || master == 0)
                 return null;
         }
         else
         {
             byte typeId = engine.IdentifierTypes.GetId(type, "type");
-            var normalized = engine.Normalizer.Normalize(typeId, value, "value");
-            if (!TryReadMasterId(IdentityKey(typeId, normalized), out master))
+            keyBuffer[0] = StoreKeys.Identity;
+            keyBuffer[1] = typeId;
+            int length = engine.Normalizer.Normalize(typeId, value, keyBuffer.AsSpan(2), "value");
+            if (!TryReadMasterId(keyBuffer.AsSpan(0, 2 + length), out master))
                 return null;
         }
         if (!TryReadProfile(master))
             return null;
-        view.SetProjection(fields);
+        view.ProjectAll();
         return view;
     }
 

@@ -32,13 +32,31 @@ public sealed class ProfileView
 
     internal void SetProjection(IReadOnlyList<string>? fields)
     {
-        projectedTraits.Clear();
-        projected = fields is not null;
+        ProjectAll();
         if (fields is null)
             return;
+        projected = true;
         foreach (var f in fields)
             if (schema.TryGetId(f, out var id))
                 projectedTraits.Add(id);
+    }
+
+    /// <summary>Shows every trait (the default after a read).</summary>
+    public void ProjectAll()
+    {
+        projectedTraits.Clear();
+        projected = false;
+    }
+
+    /// <summary>
+    /// Restricts the view to the named traits; call once per name. A name the schema has never seen
+    /// matches nothing, so an unknown field is simply absent from the answer.
+    /// </summary>
+    public void ProjectTo(ReadOnlySpan<byte> utf8Name)
+    {
+        projected = true;
+        if (schema.TryGetId(utf8Name, out var id))
+            projectedTraits.Add(id);
     }
 
     /// <summary>The record bytes.</summary>

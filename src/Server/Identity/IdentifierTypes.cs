@@ -60,6 +60,25 @@ public sealed class IdentifierTypes
     /// <summary>Finds the id of a type name.</summary>
     public bool TryGetId(ReadOnlySpan<char> name, out byte id) => lookup.TryGetValue(name, out id);
 
+    /// <summary>Finds the id of a UTF-8 type name without allocating (a handful of types: a scan is fastest).</summary>
+    public bool TryGetId(ReadOnlySpan<byte> utf8Name, out byte id)
+    {
+        for (int i = 1; i <= idsByName.Count; i++)
+        {
+            if (utf8NamesById[i].AsSpan().SequenceEqual(utf8Name))
+            {
+                id = (byte)i;
+                return true;
+            }
+        }
+        id = 0;
+        return false;
+    }
+
+    /// <summary>The id of a UTF-8 type name, or a <c>unknown_identifier_type</c> error naming the field.</summary>
+    public byte GetId(ReadOnlySpan<byte> utf8Name, string field)
+        => TryGetId(utf8Name, out var id) ? id : GetId(System.Text.Encoding.UTF8.GetString(utf8Name), field);
+
     /// <summary>The id of a type name, or a <c>unknown_identifier_type</c> error naming the field.</summary>
     public byte GetId(string name, string field)
     {

@@ -69,6 +69,18 @@ public sealed class SchemaRegistry : IDisposable
     /// <summary>Looks up a name without interning it.</summary>
     public bool TryGetId(string name, out ushort id) => ids.TryGetValue(name, out id);
 
+    /// <summary>Looks up a UTF-8 name without interning it or allocating.</summary>
+    public bool TryGetId(ReadOnlySpan<byte> utf8Name, out ushort id)
+    {
+        Span<char> chars = stackalloc char[Cdp.Protocol.ProtocolLimits.MaxNameBytes];
+        if (!Encoding.UTF8.TryGetChars(utf8Name, chars, out int n))
+        {
+            id = 0;
+            return false;
+        }
+        return ids.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(chars[..n], out id);
+    }
+
     /// <summary>The id of <paramref name="name"/>, interning (and durably recording) it if new.</summary>
     public ushort Intern(string name, string field)
     {
