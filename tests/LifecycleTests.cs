@@ -38,6 +38,9 @@ public sealed class LifecycleTests
     {
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => TestServer.StartAsync(settings: ("Store:MemoryBytes", "1000")));
         Assert.Contains("Store:MemoryBytes", error.Message);
+        // A frame limit the journal could not hold would let accepted writes fail after being applied.
+        var journal = await Assert.ThrowsAsync<InvalidOperationException>(() => TestServer.StartAsync(settings: ("MaxFrameBodyBytes", (8 << 20).ToString())));
+        Assert.Contains("Journal:PageBytes", journal.Message);
     }
 
     [Fact]

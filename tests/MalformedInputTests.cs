@@ -175,6 +175,8 @@ public sealed class MalformedInputTests : IAsyncLifetime
         ["list of objects"] = () => J("/v1/identify", """{"userId":"u","traits":{"tags":[{"a":1}]}}""", HttpStatusCode.BadRequest, ErrorCode.WrongType, "traits.tags[0]"),
         ["body too large"] = () => J("/v1/identify", "{\"userId\":\"u\",\"traits\":{\"bio\":\"" + new string('x', 1_100_000) + "\"}}", HttpStatusCode.RequestEntityTooLarge, ErrorCode.TooLong, "body"),
         ["identifiers of two profiles"] = () => J("/v1/identify", """{"userId":"other","traits":{"email":"seed@x.com"}}""", HttpStatusCode.Conflict, ErrorCode.IdentityConflict, "traits.email"),
+        ["escaped lone surrogate"] = () => J("/v1/identify", """{"userId":"u","traits":{"name":"\ud800"}}""", HttpStatusCode.BadRequest, ErrorCode.Malformed, "body"),
+        ["list entry too long"] = () => J("/v1/identify", "{\"userId\":\"u\",\"traits\":{\"tags\":[\"" + new string('t', 70_000) + "\"]}}", HttpStatusCode.BadRequest, ErrorCode.TooLong, "traits.tags[0]"),
     };
 
     public static TheoryData<string> JsonCaseNames()
@@ -207,7 +209,7 @@ public sealed class MalformedInputTests : IAsyncLifetime
     [Fact]
     public async Task Batch_reports_each_bad_message_and_applies_the_good_ones()
     {
-        var body = """{"batch":[{"type":"identify","userId":"batch-good","traits":{"plan":"x"}},{"type":"track","userId":"batch-bad"},{"type":"nope","userId":"x"}]}""";
+        var body = """{"batch":[{"type":"identify","userId":"batch-good","traits":{"plan":"x"}},{"type":"track","userId":"batch-bad"},{"type":"nope","userId":"x"},{"type":"identify","userId":"batch-bad","traits":{"n":"\udc00"}}]}""";
         using var response = await PostAsync("/v1/batch", body);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
@@ -216,6 +218,8 @@ public sealed class MalformedInputTests : IAsyncLifetime
         Assert.Equal(400, results[1].GetProperty("status").GetInt32());
         Assert.Equal("batch[1].event", results[1].GetProperty("error").GetProperty("field").GetString());
         Assert.Equal(400, results[2].GetProperty("status").GetInt32());
+        Assert.Equal(400, results[3].GetProperty("status").GetInt32());
+        Assert.Equal("malformed", results[3].GetProperty("error").GetProperty("code").GetString());
         Assert.Equal(HttpStatusCode.OK, (await server.Http.GetAsync("/v1/profiles/user_id/batch-good")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await server.Http.GetAsync("/v1/profiles/user_id/batch-bad")).StatusCode);
     }

@@ -152,6 +152,27 @@ public sealed class StorageTests
     }
 
     [Fact]
+    public async Task Lost_checkpoint_metadata_with_a_truncated_journal_refuses_to_start()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            await using (var server = await TestServer.StartAsync(dir))
+                await Post(server, "/v1/identify", """{"userId":"kept"}""");
+            // The graceful stop took a checkpoint and truncated the journal behind it.
+            File.Delete(Path.Combine(dir, "checkpoints", "cdp-checkpoint.json"));
+            var error = await Assert.ThrowsAsync<InvalidDataException>(() => TestServer.StartAsync(dir));
+            Assert.Contains("is missing", error.Message);
+            // Nothing was deleted: the checkpoint is still there to be restored.
+            Assert.NotEmpty(Directory.EnumerateDirectories(Path.Combine(dir, "checkpoints", "cpr-checkpoints")));
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
+    [Fact]
     public async Task Idempotent_writes_apply_once()
     {
         await using var server = await TestServer.StartAsync();

@@ -31,17 +31,21 @@ public sealed class BinaryConnectionHandler(ProfileEngine engine, IHostApplicati
             {
                 var result = await input.ReadAsync(stopping.Token);
                 var buffer = result.Buffer;
-                bool keepOpen = session.Consume(ref buffer, output);
+                var outcome = session.Consume(ref buffer, output);
                 if (session.CommitAddress >= 0)
                 {
                     // Acknowledge only what is durable; if the journal fails, the replies are never sent.
                     await engine.Journal.WaitForCommitAsync(session.CommitAddress, connection.ConnectionClosed);
                     session.ClearCommitAddress();
                 }
+                // FlushAsync waits while the client is not reading: that is the backpressure.
                 var flush = await output.FlushAsync(connection.ConnectionClosed);
-                input.AdvanceTo(buffer.Start, buffer.End);
-                if (!keepOpen || flush.IsCompleted)
+                // With frames left unprocessed, mark nothing more as examined so the next read returns at once.
+                input.AdvanceTo(buffer.Start, outcome == ConsumeResult.OutputFull ? buffer.Start : buffer.End);
+                if (outcome == ConsumeResult.Close || flush.IsCompleted)
                     break;
+                if (outcome == ConsumeResult.OutputFull)
+                    continue;
                 if (result.IsCompleted || result.IsCanceled)
                 {
                     if (!buffer.IsEmpty)

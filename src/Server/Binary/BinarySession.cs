@@ -5,6 +5,17 @@ using Microsoft.Extensions.Logging;
 
 namespace Cdp.Server.Binary;
 
+/// <summary>What the host should do after <see cref="BinarySession.Consume"/>.</summary>
+public enum ConsumeResult
+{
+    /// <summary>Every complete frame was answered; read more bytes.</summary>
+    NeedMoreData,
+    /// <summary>The replies reached the batch limit: send them, then call again without reading (frames are waiting).</summary>
+    OutputFull,
+    /// <summary>Framing is lost: send the replies, then close the connection.</summary>
+    Close,
+}
+
 /// <summary>
 /// The per-connection state machine of the binary protocol. It consumes bytes and writes replies
 /// without knowing the socket layer (Garnet's message-consumer pattern): the host feeds it whatever
@@ -13,8 +24,15 @@ namespace Cdp.Server.Binary;
 /// </summary>
 public sealed class BinarySession : IDisposable
 {
+    /// <summary>
+    /// Replies buffered before the host must send them. Without a bound, a client that pipelines
+    /// thousands of lookups and never reads would make the server hold every reply in memory.
+    /// </summary>
+    public const int MaxBatchOutputBytes = 256 * 1024;
+
     readonly ProfileEngine engine;
-    readonly EngineSession storage;
+    EngineSession? storage;
+    int batchOutputBytes;
     readonly ILogger logger;
     readonly int maxBodyLength;
     readonly WriteCommand command = new();
@@ -28,8 +46,10 @@ public sealed class BinarySession : IDisposable
         this.engine = engine;
         this.logger = logger;
         maxBodyLength = engine.Options.MaxFrameBodyBytes;
-        storage = engine.NewSession();
     }
+
+    // Created on Hello, not on accept: an idle or hostile socket costs no FASTER session or buffers.
+    EngineSession Storage => storage ??= engine.NewSession();
 
     /// <summary>
     /// Highest journal address written by the frames consumed since the last <see cref="ClearCommitAddress"/>,
@@ -41,15 +61,18 @@ public sealed class BinarySession : IDisposable
     public void ClearCommitAddress() => CommitAddress = -1;
 
     /// <summary>
-    /// Processes every complete frame at the start of <paramref name="buffer"/>, writes one reply per
-    /// frame to <paramref name="output"/> and slices <paramref name="buffer"/> to what is left (a partial
-    /// frame). Returns false when framing is lost and the connection must close after the replies.
+    /// Processes the complete frames at the start of <paramref name="buffer"/> (until the replies reach
+    /// <see cref="MaxBatchOutputBytes"/>), writes one reply per frame to <paramref name="output"/> and
+    /// slices <paramref name="buffer"/> to what is left.
     /// </summary>
-    public bool Consume(ref ReadOnlySequence<byte> buffer, IBufferWriter<byte> output)
+    public ConsumeResult Consume(ref ReadOnlySequence<byte> buffer, IBufferWriter<byte> output)
     {
         Span<byte> headerBytes = stackalloc byte[FrameHeader.Size];
+        batchOutputBytes = 0;
         while (buffer.Length >= FrameHeader.Size)
         {
+            if (batchOutputBytes >= MaxBatchOutputBytes)
+                return ConsumeResult.OutputFull;
             buffer.Slice(0, FrameHeader.Size).CopyTo(headerBytes);
             var header = FrameHeader.Read(headerBytes);
             if (header.BodyLength < 0 || header.BodyLength > maxBodyLength)
@@ -58,14 +81,14 @@ public sealed class BinarySession : IDisposable
                 WriteError(output, header, Status.FrameTooLarge, ErrorCode.FrameTooLarge,
                     $"the frame body of {announced} bytes exceeds the limit of {maxBodyLength}; closing the connection.", null);
                 buffer = buffer.Slice(buffer.End);
-                return false;
+                return ConsumeResult.Close;
             }
             if (header.Flags != 0 || header.Status != Status.Ok)
             {
                 WriteError(output, header, Status.ProtocolError, ErrorCode.Protocol,
                     "reserved header fields (flags, status) must be zero in requests; closing the connection.", null);
                 buffer = buffer.Slice(buffer.End);
-                return false;
+                return ConsumeResult.Close;
             }
             long frameLength = FrameHeader.Size + (long)header.BodyLength;
             if (buffer.Length < frameLength)
@@ -84,7 +107,7 @@ public sealed class BinarySession : IDisposable
             Dispatch(header, requestBody, output);
             buffer = buffer.Slice(frameLength);
         }
-        return true;
+        return ConsumeResult.NeedMoreData;
     }
 
     void Dispatch(in FrameHeader header, ReadOnlyMemory<byte> requestBody, IBufferWriter<byte> output)
@@ -115,13 +138,13 @@ public sealed class BinarySession : IDisposable
                 case Opcode.Identify:
                 case Opcode.Track:
                     BinaryRequestParser.ParseWrite(requestBody, header.Opcode == Opcode.Track ? WriteKind.Track : WriteKind.Identify, command);
-                    var result = storage.Write(command);
+                    var result = Storage.Write(command);
                     CommitAddress = Math.Max(CommitAddress, result.JournalAddress);
                     BinaryResponseWriter.WriteResult(body, result);
                     break;
                 case Opcode.GetProfile:
                     var query = BinaryRequestParser.ParseGetProfile(requestBody);
-                    var view = storage.GetProfile(query.Type, query.Value);
+                    var view = Storage.GetProfile(query.Type, query.Value);
                     if (view is null)
                     {
                         WriteFrame(output, header, Status.NotFound);
@@ -169,9 +192,10 @@ public sealed class BinarySession : IDisposable
         new FrameHeader(length, request.Opcode, status, 0, request.RequestId).Write(span);
         body.WrittenSpan.CopyTo(span[FrameHeader.Size..]);
         output.Advance(FrameHeader.Size + length);
+        batchOutputBytes += FrameHeader.Size + length;
         body.ResetWrittenCount();
     }
 
     /// <inheritdoc />
-    public void Dispose() => storage.Dispose();
+    public void Dispose() => storage?.Dispose();
 }

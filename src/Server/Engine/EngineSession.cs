@@ -101,6 +101,13 @@ public sealed unsafe class EngineSession : IDisposable
                     master = engine.NextMasterId();
                 ulong seq = engine.NextSeq();
 
+                // The journal entry is built and checked first: once the store has the change,
+                // the append must not fail for anything the request could have caused.
+                EncodeJournalEntry(command, master, seq, created, receivedAt, eventTime);
+                if (journalBuffer.WrittenCount > engine.Journal.MaxEntryBytes)
+                    throw EngineException.BadRequest(ErrorCode.TooLong,
+                        $"the write takes {journalBuffer.WrittenCount} bytes in the journal; at most {engine.Journal.MaxEntryBytes} fit (Journal:PageBytes).", "body");
+
                 var delta = BuildDelta(command, master, seq, receivedAt, eventTime);
                 ApplyDelta(master, delta, replay: false);
                 foreach (var (type, value, known) in identifiers)
@@ -109,7 +116,7 @@ public sealed unsafe class EngineSession : IDisposable
                 if (command.MessageId is { } id)
                     UpsertMasterId(DedupeKey(id), master);
 
-                long address = AppendJournal(command, master, seq, created, receivedAt, eventTime);
+                long address = AppendJournal();
                 return new WriteResult(master, created, Duplicate: false, address);
             }
             finally
@@ -238,7 +245,7 @@ public sealed unsafe class EngineSession : IDisposable
         return builder.Build(master, seq, receivedAt, eventTime);
     }
 
-    long AppendJournal(WriteCommand command, ulong master, ulong seq, bool created, long receivedAt, long eventTime)
+    void EncodeJournalEntry(WriteCommand command, ulong master, ulong seq, bool created, long receivedAt, long eventTime)
     {
         entry.Reset();
         entry.Kind = command.Kind;
@@ -255,13 +262,21 @@ public sealed unsafe class EngineSession : IDisposable
         entry.Properties.AddRange(command.Properties);
         journalBuffer.ResetWrittenCount();
         entry.Write(journalBuffer);
+    }
+
+    long AppendJournal()
+    {
         try
         {
             return engine.Journal.Append(journalBuffer.WrittenSpan);
         }
         catch (Exception e)
         {
-            throw new EngineException(Status.Unavailable, ErrorCode.Unavailable, "the journal refused the write: " + e.Message);
+            // The store already holds this write, so the store and the journal now disagree: stop
+            // taking writes (a retry must not be acknowledged as a duplicate of a write that was
+            // never made durable) until an operator restarts the server, which recovers from the journal.
+            engine.Journal.Fail(e);
+            throw new EngineException(Status.Unavailable, ErrorCode.Unavailable, "the journal refused the write; the server accepts no more writes until it is restarted: " + e.Message);
         }
     }
 

@@ -135,7 +135,14 @@ public sealed class ProfileEngine : IAsyncDisposable
         }
         else
         {
-            // No checkpoint ever completed, so the journal was never truncated: it holds every write.
+            // No checkpoint ever completed, so the journal must never have been truncated: then it
+            // holds every write. A truncated journal without metadata means the metadata was lost,
+            // and starting would silently drop everything the checkpoints held.
+            if (Journal.BeginAddress > WriteJournal.FreshBeginAddress)
+                throw new InvalidDataException(
+                    $"{Path.Combine(Store.CheckpointDir, CheckpointMetadata.FileName)} is missing, but the journal was truncated behind a checkpoint " +
+                    $"(it starts at {Journal.BeginAddress}): the checkpoint it names is needed. Refusing to start; restore the file or the data folder from a backup.");
+            // Checkpoint files without metadata are from a first checkpoint that never finished.
             Store.PurgeExcept(null);
             replayFrom = Journal.BeginAddress;
         }
@@ -158,7 +165,14 @@ public sealed class ProfileEngine : IAsyncDisposable
             {
                 throw new InvalidDataException($"Journal entry at address {address} is unreadable: {e.Message}. Refusing to start.", e);
             }
-            session.Replay(entry);
+            try
+            {
+                session.Replay(entry);
+            }
+            catch (EngineException e)
+            {
+                throw new InvalidDataException($"Journal entry at address {address} cannot be replayed: {e.Message} (were Store:MaxProfileBytes or Store:MaxSchemaNames lowered?). Refusing to start.", e);
+            }
             lastMasterId = Math.Max(lastMasterId, (long)entry.MasterId);
             lastSeq = Math.Max(lastSeq, (long)entry.Seq);
             count++;
@@ -227,9 +241,13 @@ public sealed class ProfileEngine : IAsyncDisposable
         await checkpointGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (Journal.Failure is not null)
+            {
+                // The store may hold a write the journal refused; a checkpoint would make it permanent.
+                logger.LogWarning("Checkpoint skipped: the journal has failed.");
+                return null;
+            }
             long journalAddress = Journal.TailAddress;
-            ulong nextMasterId = (ulong)Volatile.Read(ref lastMasterId) + 1;
-            ulong nextSeq = (ulong)Volatile.Read(ref lastSeq) + 1;
             var started = Time.GetTimestamp();
             var token = await Store.TakeCheckpointAsync(cancellationToken).ConfigureAwait(false);
             if (token is null)
@@ -237,6 +255,10 @@ public sealed class ProfileEngine : IAsyncDisposable
                 logger.LogWarning("A checkpoint was already in progress; skipped.");
                 return null;
             }
+            // Read after the snapshot: the counters only grow, so these cover every id and sequence
+            // number the snapshot can hold, including writes whose journal entries are above journalAddress.
+            ulong nextMasterId = (ulong)Volatile.Read(ref lastMasterId) + 1;
+            ulong nextSeq = (ulong)Volatile.Read(ref lastSeq) + 1;
             // The replay position must be durable in the journal before the metadata points at it.
             Journal.CommitNow();
             var metadata = new CheckpointMetadata(token.Value, journalAddress, nextMasterId, nextSeq, Time.GetUtcNow());
@@ -262,11 +284,9 @@ public sealed class ProfileEngine : IAsyncDisposable
             {
                 try
                 {
-                    await CheckpointAsync(stopping.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-                {
-                    break;
+                    // Not cancelled by shutdown: a snapshot abandoned half-way would make the final
+                    // checkpoint find FASTER still busy and skip it.
+                    await CheckpointAsync(CancellationToken.None).ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {

@@ -46,6 +46,8 @@ public sealed class CdpOptions
         Check(MaxFrameBodyBytes is >= 1024 and <= 64 << 20, $"MaxFrameBodyBytes must be 1 KiB-64 MiB, not {MaxFrameBodyBytes}.");
         Store.Validate(Check);
         Journal.Validate(Check);
+        Check(Journal.PageBytes >= 2L * MaxFrameBodyBytes,
+            $"Journal:PageBytes ({Journal.PageBytes}) must be at least twice MaxFrameBodyBytes ({MaxFrameBodyBytes}) so that every accepted write fits in the journal.");
     }
 }
 

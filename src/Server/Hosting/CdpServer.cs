@@ -93,6 +93,12 @@ public sealed class CdpServer : IAsyncDisposable
         var app = builder.Build();
         // Open the engine (recovery) before any listener accepts a connection.
         var engine = app.Services.GetRequiredService<ProfileEngine>();
+        // Anything unexpected still answers as ProblemDetails (500, code "internal"), never a bare page.
+        app.UseExceptionHandler(new ExceptionHandlerOptions
+        {
+            StatusCodeSelector = _ => 500,
+        });
+        app.UseStatusCodePages();
         HttpEndpoints.Map(app);
         await app.StartAsync();
         var server = new CdpServer(app, httpListen!, binaryListen!);

@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Text.Json;
 using Cdp.Protocol;
 using Cdp.Server.Engine;
+using Cdp.Server.Journal;
 using Cdp.Server.Profiles;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -51,7 +52,8 @@ public static class HttpEndpoints
         {
             engine.Return(session);
         }
-        await engine.Journal.WaitForCommitAsync(result.JournalAddress, http.RequestAborted);
+        if (await WaitForCommitAsync(engine, result.JournalAddress, http) is { } failed)
+            return failed;
         return Results.Json(new WriteResponse(result.MasterId.ToString(), result.Created, result.Duplicate));
     }
 
@@ -97,8 +99,8 @@ public static class HttpEndpoints
         {
             engine.Return(session);
         }
-        if (commitAddress >= 0)
-            await engine.Journal.WaitForCommitAsync(commitAddress, http.RequestAborted);
+        if (commitAddress >= 0 && await WaitForCommitAsync(engine, commitAddress, http) is { } failed)
+            return failed;
         return Results.Json(new { results });
     }
 
@@ -171,6 +173,20 @@ public static class HttpEndpoints
                 break;
         }
         return -1;
+    }
+
+    /// <summary>Waits until the write is durable; a failed journal means it was never acknowledged: 503.</summary>
+    static async Task<IResult?> WaitForCommitAsync(ProfileEngine engine, long address, HttpContext http)
+    {
+        try
+        {
+            await engine.Journal.WaitForCommitAsync(address, http.RequestAborted);
+            return null;
+        }
+        catch (JournalFailedException e)
+        {
+            return Problem(new EngineException(Status.Unavailable, ErrorCode.Unavailable, "the write could not be made durable and may or may not be applied: " + e.Message));
+        }
     }
 
     /// <summary>Maps an engine status to its HTTP status code.</summary>

@@ -24,8 +24,21 @@ public static class SegmentSpecReader
         AllowDuplicateProperties = false,
     };
 
-    /// <summary>Reads one message of type <paramref name="kind"/> (page and screen are tracked as events).</summary>
+    /// <summary>Reads one message of type <paramref name="type"/> (page and screen are tracked as events).</summary>
     public static void Read(JsonElement message, string type, WriteCommand command, string prefix = "")
+    {
+        try
+        {
+            ReadMessage(message, type, command, prefix);
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json refuses to turn an escaped lone surrogate ("\ud800") into a string.
+            throw EngineException.BadRequest(ErrorCode.Malformed, $"{Path(prefix, "body")} holds a string that is not valid Unicode: {e.Message}", Path(prefix, "body"));
+        }
+    }
+
+    static void ReadMessage(JsonElement message, string type, WriteCommand command, string prefix)
     {
         command.Reset();
         if (message.ValueKind != JsonValueKind.Object)
@@ -149,7 +162,10 @@ public static class SegmentSpecReader
                 {
                     if (item.ValueKind != JsonValueKind.String)
                         throw EngineException.BadRequest(ErrorCode.WrongType, $"{field} must be a list of strings; entry {i} is {item.ValueKind.ToString().ToLowerInvariant()}.", $"{field}[{i}]");
-                    list[i++] = item.GetString()!;
+                    var entry = item.GetString()!;
+                    if (System.Text.Encoding.UTF8.GetByteCount(entry) > ProtocolLimits.MaxStringBytes)
+                        throw EngineException.BadRequest(ErrorCode.TooLong, $"{field}[{i}] is longer than {ProtocolLimits.MaxStringBytes} UTF-8 bytes.", $"{field}[{i}]");
+                    list[i++] = entry;
                 }
                 v = TraitValue.StringList(list);
                 break;

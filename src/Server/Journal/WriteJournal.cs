@@ -44,6 +44,7 @@ public sealed class WriteJournal : IDisposable
             LogChecksum = LogChecksumType.PerEntry,
         };
         log = new FasterLog(settings);
+        MaxEntryBytes = (int)Math.Min(int.MaxValue, pageBytes - 64);
         try
         {
             log.Recover();
@@ -60,6 +61,22 @@ public sealed class WriteJournal : IDisposable
     {
         var commits = Path.Combine(directory, "commits");
         return !Directory.Exists(commits) || !Directory.EnumerateFiles(commits, "*", SearchOption.AllDirectories).Any();
+    }
+
+    /// <summary>BeginAddress of a journal that has never been truncated (FasterLog's first valid address).</summary>
+    public const long FreshBeginAddress = 64;
+
+    /// <summary>Largest entry that fits: one journal page, less FasterLog's entry header and checksum.</summary>
+    public int MaxEntryBytes { get; private set; }
+
+    /// <summary>Marks the journal failed: no more appends, waiting writers get an error.</summary>
+    public void Fail(Exception reason)
+    {
+        if (failure is null)
+        {
+            failure = reason;
+            logger.LogCritical(reason, "Journal failed; the server refuses writes from now on.");
+        }
     }
 
     /// <summary>First address still held by the journal.</summary>
@@ -99,7 +116,16 @@ public sealed class WriteJournal : IDisposable
 
     async ValueTask WaitSlowAsync(long address, CancellationToken cancellationToken)
     {
-        await log.WaitForCommitAsync(address + 1, token: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await log.WaitForCommitAsync(address + 1, token: cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // FASTER reports a failed commit to its waiters (CommitFailureException); it is fatal for the journal.
+            Fail(e);
+            throw new JournalFailedException(e);
+        }
         if (failure is { } f && log.CommittedUntilAddress <= address)
             throw new JournalFailedException(f);
     }
@@ -150,8 +176,7 @@ public sealed class WriteJournal : IDisposable
             }
             catch (Exception e)
             {
-                failure = e;
-                logger.LogCritical(e, "Journal commit failed; the server refuses writes from now on.");
+                Fail(e);
                 return;
             }
         }

@@ -98,9 +98,19 @@ public sealed class SchemaRegistry : IDisposable
             Span<byte> header = stackalloc byte[4];
             BinaryPrimitives.WriteUInt16LittleEndian(header, id);
             BinaryPrimitives.WriteUInt16LittleEndian(header[2..], (ushort)bytes.Length);
-            file.Write(header);
-            file.Write(bytes);
-            file.Flush(flushToDisk: true);
+            long position = file.Position;
+            try
+            {
+                file.Write(header);
+                file.Write(bytes);
+                file.Flush(flushToDisk: true);
+            }
+            catch
+            {
+                // Cut a half-written entry (disk full) so the next append starts on an entry boundary.
+                try { file.SetLength(position); file.Position = position; } catch (IOException) { }
+                throw;
+            }
             names[id] = name;
             utf8Names[id] = bytes;
             Volatile.Write(ref count, id);

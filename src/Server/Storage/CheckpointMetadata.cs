@@ -41,5 +41,6 @@ public sealed record CheckpointMetadata(Guid Token, long JournalAddress, ulong N
             file.Flush(flushToDisk: true);
         }
         File.Move(temp, path, overwrite: true);
+        DirectorySync.Flush(directory);
     }
 }
