@@ -2,7 +2,7 @@ using System.Diagnostics;
 using Cdp.Client;
 using HdrHistogram;
 
-namespace Cdp.LoadTests;
+namespace Cdp.LoadTests.Client;
 
 /// <summary>What one request did: its latency is recorded only for <see cref="Ok"/> and <see cref="NotFound"/>.</summary>
 internal enum Outcome
@@ -13,14 +13,14 @@ internal enum Outcome
 }
 
 /// <summary>
-/// Runs a closed loop: every connection keeps <c>pipeline</c> requests in flight, each worker sending its next
+/// Runs a closed loop through <see cref="CdpClient"/>: every connection keeps <c>pipeline</c> requests in flight, each worker sending its next
 /// request as soon as the previous one answered. Measures per-request latency (microseconds) into HdrHistograms.
 /// </summary>
 /// <remarks>
 /// Closed loops under-report latency when the server stalls (coordinated omission: a stalled worker sends nothing,
 /// so the stall is one slow sample, not many). Read p99.9/max with that in mind, or compare with a lower pipeline.
 /// </remarks>
-internal sealed class ClosedLoopRunner
+internal sealed class ClientClosedLoopRunner
 {
     private const long HighestTrackableMicros = 60_000_000;
 
@@ -29,7 +29,7 @@ internal sealed class ClosedLoopRunner
     private readonly Func<CdpClient, Task<Outcome>> operation;
     private readonly ErrorLog errors = new();
 
-    public ClosedLoopRunner(IReadOnlyList<CdpClient> clients, int pipeline, Func<CdpClient, Task<Outcome>> operation)
+    public ClientClosedLoopRunner(IReadOnlyList<CdpClient> clients, int pipeline, Func<CdpClient, Task<Outcome>> operation)
     {
         this.clients = clients;
         this.pipeline = pipeline;
@@ -39,7 +39,7 @@ internal sealed class ClosedLoopRunner
     public ErrorLog Errors => errors;
 
     /// <summary>Runs until <paramref name="duration"/> has passed or <paramref name="maxRequests"/> were sent.</summary>
-    public async Task<RunResult> RunAsync(TimeSpan duration, long? maxRequests, bool reportProgress)
+    public async Task<ClientRunResult> RunAsync(TimeSpan duration, long? maxRequests, bool reportProgress)
     {
         var histograms = new LongHistogram[clients.Count];
         for (int i = 0; i < histograms.Length; i++)
@@ -102,7 +102,7 @@ internal sealed class ClosedLoopRunner
         var merged = new LongHistogram(HighestTrackableMicros, 3);
         foreach (LongHistogram histogram in histograms)
             merged.Add(histogram);
-        return new RunResult(elapsed, counts[(int)Outcome.Ok], counts[(int)Outcome.NotFound], counts[(int)Outcome.Error], merged);
+        return new ClientRunResult(elapsed, counts[(int)Outcome.Ok], counts[(int)Outcome.NotFound], counts[(int)Outcome.Error], merged);
     }
 
     private static async Task ReportProgressAsync(Func<long> completed, CancellationToken stop)

@@ -1,12 +1,15 @@
 using System.Globalization;
 
-namespace Cdp.LoadTests;
+namespace Cdp.LoadTests.Client;
 
-/// <summary>Command-line settings, parsed by hand (no System.CommandLine in this repository).</summary>
-internal sealed class LoadTestOptions
+/// <summary>Settings of the <c>lookup</c> and <c>ping</c> commands (one Cdp server through Cdp.Client).</summary>
+internal sealed class ClientRunOptions
 {
     public const string Usage = """
-        usage: dotnet run -c Release --project loadtests -- <scenario> [options]
+        usage: dotnet run -c Release --project loadtests -- lookup|ping [options]
+
+        One Cdp server through Cdp.Client (the .NET client's costs included); see `compare` for the raw-socket
+        driver that measures Cdp next to Redis and Garnet.
 
         scenarios:
           lookup   GetProfile by e-mail with uniformly random keys (user{i}@example.com, i < --profiles)
@@ -46,7 +49,7 @@ internal sealed class LoadTestOptions
     public string? OutputFolder { get; init; }
 
     /// <summary>Parses the arguments; throws <see cref="FormatException"/> with a message fit for the console.</summary>
-    public static LoadTestOptions Parse(IReadOnlyList<string> args)
+    public static ClientRunOptions Parse(IReadOnlyList<string> args)
     {
         if (args.Count == 0 || args[0].StartsWith('-'))
             throw new FormatException("The first argument must be a scenario: lookup or ping.");
@@ -68,18 +71,18 @@ internal sealed class LoadTestOptions
             switch (name)
             {
                 case "--host": host = Value(); break;
-                case "--port": port = Int(name, Value(), 1, 65535); break;
-                case "--connections": connections = Int(name, Value(), 1, 10_000); break;
-                case "--pipeline": pipeline = Int(name, Value(), 1, 100_000); break;
-                case "--duration": durationSeconds = Number(name, Value(), 0.1); break;
-                case "--requests": requests = Int(name, Value(), 1, long.MaxValue); break;
-                case "--warmup": warmupSeconds = Number(name, Value(), 0); break;
-                case "--profiles": profiles = Int(name, Value(), 1, 100_000_000); break;
+                case "--port": port = OptionValues.Int(name, Value(), 1, 65535); break;
+                case "--connections": connections = OptionValues.Int(name, Value(), 1, 10_000); break;
+                case "--pipeline": pipeline = OptionValues.Int(name, Value(), 1, 100_000); break;
+                case "--duration": durationSeconds = OptionValues.Number(name, Value(), 0.1); break;
+                case "--requests": requests = OptionValues.Int(name, Value(), 1, long.MaxValue); break;
+                case "--warmup": warmupSeconds = OptionValues.Number(name, Value(), 0); break;
+                case "--profiles": profiles = OptionValues.Int(name, Value(), 1, 100_000_000); break;
                 case "--load": load = true; break;
-                case "--load-connections": loadConnections = Int(name, Value(), 1, 1_000); break;
-                case "--load-pipeline": loadPipeline = Int(name, Value(), 1, 10_000); break;
+                case "--load-connections": loadConnections = OptionValues.Int(name, Value(), 1, 1_000); break;
+                case "--load-pipeline": loadPipeline = OptionValues.Int(name, Value(), 1, 10_000); break;
                 case "--typed": typed = true; break;
-                case "--timeout": timeoutMs = Number(name, Value(), 1); break;
+                case "--timeout": timeoutMs = OptionValues.Number(name, Value(), 1); break;
                 case "--out": outputFolder = Value(); break;
                 case "--help" or "-h": throw new FormatException("");
                 default: throw new FormatException($"Unknown option '{name}'.");
@@ -88,7 +91,7 @@ internal sealed class LoadTestOptions
 
         // Always bounded: an explicit request budget still gets a time cap so a stalled server cannot hang the run.
         TimeSpan duration = TimeSpan.FromSeconds(durationSeconds ?? (requests is null ? 10 : 300));
-        return new LoadTestOptions
+        return new ClientRunOptions
         {
             Scenario = scenario,
             Host = host,
@@ -113,20 +116,4 @@ internal sealed class LoadTestOptions
         => $"scenario={Scenario} host={Host} port={Port} connections={Connections} pipeline={Pipeline} " +
            $"duration={Duration.TotalSeconds:0.###}s requests={(Requests?.ToString(CultureInfo.InvariantCulture) ?? "unbounded")} warmup={Warmup.TotalSeconds:0.###}s " +
            $"profiles={Profiles} load={Load} typed={Typed} timeout={Timeout.TotalMilliseconds:0}ms";
-
-    private static long Int(string name, string text, long min, long max)
-    {
-        if (!long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out long value) || value < min || value > max)
-            throw new FormatException($"{name} must be an integer from {min} to {max}, not '{text}'.");
-        return value;
-    }
-
-    private static int Int(string name, string text, int min, int max) => (int)Int(name, text, min, (long)max);
-
-    private static double Number(string name, string text, double min)
-    {
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || value < min || !double.IsFinite(value))
-            throw new FormatException($"{name} must be a number of at least {min}, not '{text}'.");
-        return value;
-    }
 }

@@ -1,17 +1,17 @@
-using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using Cdp.LoadTests.Profiles;
 using HdrHistogram;
 
-namespace Cdp.LoadTests;
+namespace Cdp.LoadTests.Client;
 
 /// <summary>Prints a run's numbers and writes the same numbers as JSON to the results folder.</summary>
-internal static class ResultReport
+internal static class ClientRunReport
 {
     private static readonly (string Name, double Percentile)[] Percentiles =
         [("p50", 50), ("p90", 90), ("p99", 99), ("p99.9", 99.9)];
 
-    public static void Print(RunResult result, ErrorLog errors)
+    public static void Print(ClientRunResult result, ErrorLog errors)
     {
         LongHistogram latency = result.Latency;
         Console.WriteLine();
@@ -27,15 +27,10 @@ internal static class ResultReport
     }
 
     /// <summary>Writes the JSON document and returns its path.</summary>
-    public static string Write(string folder, string command, LoadTestOptions options, DateTimeOffset startedAt,
-        RunResult result, ErrorLog errors, (TimeSpan Elapsed, long Failed)? load)
+    public static string Write(string folder, string command, ClientRunOptions options, DateTimeOffset startedAt,
+        ClientRunResult result, ErrorLog errors, LoadOutcome? load)
     {
-        Directory.CreateDirectory(folder);
-        string stamp = startedAt.UtcDateTime.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
-        string path = Path.Combine(folder, stamp + ".json");
-        for (int n = 2; File.Exists(path); n++)
-            path = Path.Combine(folder, $"{stamp}-{n}.json");
-
+        string path = ResultsFolder.NewFilePath(folder, startedAt);
         using var stream = File.Create(path);
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
         json.WriteStartObject();
@@ -62,11 +57,11 @@ internal static class ResultReport
         if (load is { } loaded)
         {
             json.WriteStartObject("load");
-            json.WriteNumber("profiles", options.Profiles);
+            json.WriteNumber("profiles", loaded.Profiles);
             json.WriteNumber("connections", options.LoadConnections);
             json.WriteNumber("pipeline", options.LoadPipeline);
             json.WriteNumber("elapsedSeconds", Math.Round(loaded.Elapsed.TotalSeconds, 3));
-            json.WriteNumber("writesPerSecond", Math.Round(options.Profiles / loaded.Elapsed.TotalSeconds, 1));
+            json.WriteNumber("writesPerSecond", Math.Round(loaded.WritesPerSecond, 1));
             json.WriteNumber("failed", loaded.Failed);
             json.WriteEndObject();
         }
