@@ -66,4 +66,20 @@ public sealed class LifecycleTests
         Assert.Equal(System.Net.HttpStatusCode.BadRequest, http.StatusCode);
         Assert.Contains(ErrorCode.UnknownIdentifierType, await http.Content.ReadAsStringAsync());
     }
+
+    [Fact]
+    public async Task Metrics_expose_store_and_journal_figures_in_prometheus_text()
+    {
+        await using var server = await TestServer.StartAsync();
+        await server.Http.PostAsync("/v1/identify", new StringContent("""{"userId":"m1","traits":{"plan":"pro"}}""", System.Text.Encoding.UTF8, "application/json"));
+        var response = await server.Http.GetAsync("/metrics");
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        var lines = (await response.Content.ReadAsStringAsync()).Split('\n');
+        long Value(string name) => long.Parse(lines.Single(l => l.StartsWith(name + " ", StringComparison.Ordinal)).Split(' ')[1]);
+        Assert.Equal(1, Value("cdp_profiles_created"));
+        Assert.True(Value("cdp_store_log_bytes") > 0);
+        Assert.True(Value("cdp_journal_committed_address") > Value("cdp_store_log_begin_address") - 1);
+        Assert.Equal(0, Value("cdp_journal_failed"));
+        Assert.Contains(lines, l => l == "# TYPE cdp_process_resident_bytes gauge");
+    }
 }

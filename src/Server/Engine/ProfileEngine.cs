@@ -181,6 +181,9 @@ public sealed class ProfileEngine : IAsyncDisposable
         logger.LogInformation("Replayed {Count} journal entries from address {From} to {Until}.", count, replayFrom, until);
     }
 
+    /// <summary>The highest master id handed out so far.</summary>
+    public ulong LastMasterId => (ulong)Volatile.Read(ref lastMasterId);
+
     /// <summary>Next master id; ids only grow, so a smaller id is an older profile.</summary>
     internal ulong NextMasterId() => (ulong)Interlocked.Increment(ref lastMasterId);
 

@@ -27,6 +27,7 @@ public static class HttpEndpoints
         foreach (var type in new[] { "track", "identify", "page", "screen" })
             app.MapPost("/v1/" + type, (HttpContext http, ProfileEngine engine) => WriteOneAsync(http, engine, type));
         app.MapPost("/v1/batch", BatchAsync);
+        app.MapGet("/metrics", MetricsEndpoint.Render);
         app.MapGet("/v1/profiles/{type}/{value}", GetProfileAsync);
     }
 
