@@ -317,13 +317,17 @@ public sealed unsafe class EngineSession : IDisposable
         }
     }
 
-    bool TryReadMasterId(ReadOnlySpan<byte> key, out ulong master)
+    /// <summary>
+    /// Reads <paramref name="key"/> into the pinned <paramref name="buffer"/> (FASTER rents memory
+    /// instead when the value is larger; the caller disposes it). A read that goes to disk is completed
+    /// here, in the frame that owns the buffer, so FASTER never writes into memory that has moved on.
+    /// </summary>
+    bool TryRead(ReadOnlySpan<byte> key, byte[] buffer, out SpanByteAndMemory output)
     {
-        master = 0;
-        fixed (byte* k = key, v = valueBuffer)
+        fixed (byte* k = key, v = buffer)
         {
             var keySpan = SpanByte.FromPointer(k, key.Length);
-            var output = new SpanByteAndMemory(SpanByte.FromPointer(v, valueBuffer.Length));
+            output = new SpanByteAndMemory(SpanByte.FromPointer(v, buffer.Length));
             var status = session.Read(ref keySpan, ref output);
             if (status.IsPending)
             {
@@ -335,55 +339,45 @@ public sealed unsafe class EngineSession : IDisposable
                     output = completed.Current.Output;
                 }
             }
-            if (!status.Found)
-                return false;
-            if (output.IsSpanByte)
-                master = BinaryPrimitives.ReadUInt64LittleEndian(valueBuffer);
-            else
-            {
-                using var memory = output.Memory;
-                master = BinaryPrimitives.ReadUInt64LittleEndian(memory.Memory.Span);
-            }
-            return true;
+            return status.Found;
         }
+    }
+
+    bool TryReadMasterId(ReadOnlySpan<byte> key, out ulong master)
+    {
+        master = 0;
+        if (!TryRead(key, valueBuffer, out var output))
+            return false;
+        if (output.IsSpanByte)
+            master = BinaryPrimitives.ReadUInt64LittleEndian(valueBuffer);
+        else
+        {
+            using var memory = output.Memory;
+            master = BinaryPrimitives.ReadUInt64LittleEndian(memory.Memory.Span);
+        }
+        return true;
     }
 
     bool TryReadProfile(ulong master)
     {
         Span<byte> key = stackalloc byte[9];
         StoreKeys.WriteProfile(key, master);
-        fixed (byte* k = key, v = recordBuffer)
+        if (!TryRead(key, recordBuffer, out var output))
+            return false;
+        if (!output.IsSpanByte)
         {
-            var keySpan = SpanByte.FromPointer(k, 9);
-            var output = new SpanByteAndMemory(SpanByte.FromPointer(v, recordBuffer.Length));
-            var status = session.Read(ref keySpan, ref output);
-            if (status.IsPending)
-            {
-                session.CompletePendingWithOutputs(out var completed, wait: true);
-                using (completed)
-                {
-                    completed.Next();
-                    status = completed.Current.Status;
-                    output = completed.Current.Output;
-                }
-            }
-            if (!status.Found)
-                return false;
-            if (!output.IsSpanByte)
-            {
-                // Larger than the session buffer (only possible if the limit was lowered): copy out.
-                using var memory = output.Memory;
-                var bytes = memory.Memory.Span[..output.Length];
-                if (bytes.Length > recordBuffer.Length)
-                    recordBuffer = GC.AllocateArray<byte>(bytes.Length, pinned: true);
-                bytes.CopyTo(recordBuffer);
-            }
-            var record = recordBuffer.AsSpan(0, output.Length);
-            if (!ProfileRecord.IsValid(record))
-                throw new EngineException(Status.InternalError, ErrorCode.Internal, $"the stored record of profile {master} is damaged.");
-            view.Set(recordBuffer, ProfileRecord.UsedLength(record));
-            return true;
+            // Larger than the session buffer (only possible if the limit was lowered): copy out.
+            using var memory = output.Memory;
+            var bytes = memory.Memory.Span[..output.Length];
+            if (bytes.Length > recordBuffer.Length)
+                recordBuffer = GC.AllocateArray<byte>(bytes.Length, pinned: true);
+            bytes.CopyTo(recordBuffer);
         }
+        var record = recordBuffer.AsSpan(0, output.Length);
+        if (!ProfileRecord.IsValid(record))
+            throw new EngineException(Status.InternalError, ErrorCode.Internal, $"the stored record of profile {master} is damaged.");
+        view.Set(recordBuffer, ProfileRecord.UsedLength(record));
+        return true;
     }
 
     void UpsertMasterId(ReadOnlySpan<byte> key, ulong master)
