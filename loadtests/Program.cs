@@ -1,6 +1,10 @@
 using Cdp.LoadTests;
 using Cdp.LoadTests.Client;
 using Cdp.LoadTests.Compare;
+using Cdp.LoadTests.Driver;
+
+if (args is ["compare" or "load", ..])
+    InlineSocketCompletions.EnableUnlessConfigured();
 
 // Reproducible first: the command as it would be typed, then what the process really got.
 string command = CommandLineText.Format(args);

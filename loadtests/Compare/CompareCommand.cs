@@ -36,6 +36,7 @@ internal static class CompareCommand
         }
         Console.WriteLine($"# settings: {options}");
         Console.WriteLine($"# runtime: {RuntimeInformation.FrameworkDescription}, {Environment.ProcessorCount} processors shared by the harness and the servers, server GC {System.Runtime.GCSettings.IsServerGC}");
+        Console.WriteLine($"# sockets: {InlineSocketCompletions.Describe()}");
 
         var targets = options.Targets.Select(name => Target.Create(name, options)).ToArray();
         // Reachability first, so a missing server fails in a second rather than after loading the others.
