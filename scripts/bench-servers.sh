@@ -16,6 +16,9 @@
 #                           /tmp/cdp-bench/cdp-src-<sha>) instead of the work tree: useful while the
 #                           work tree is being edited, and to measure a known commit
 #   CDP_BUILD=0             do not build Cdp; run the dll that is already there
+#   CDP_ARGS="..."          more Cdp server arguments, e.g. --Cdp:Store:CheckpointIntervalSeconds=0
+#   BENCH_SERVER_CPUS=0     pin the servers to these CPUs (taskset list syntax), e.g. to give them one
+#                           core and the harness the other (run it under `taskset -c 1`)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +34,13 @@ TOOLS="$REPO/.tools"
 mkdir -p "$STATE"
 
 log() { echo "bench-servers: $*"; }
+
+# A prefix that pins a command to $BENCH_SERVER_CPUS when that is set. Used as "${PIN[@]}" in front of
+# a simple command, so taskset execs the server and $! is the server's own PID.
+PIN=()
+[ -z "${BENCH_SERVER_CPUS:-}" ] || PIN=(taskset -c "$BENCH_SERVER_CPUS")
+
+cpus_note() { [ -n "${BENCH_SERVER_CPUS:-}" ] && echo ", pinned to CPUs $BENCH_SERVER_CPUS" || true; }
 
 pid_file() { echo "$STATE/$1.pid"; }
 
@@ -103,12 +113,12 @@ start_redis() {
   require_free_port redis "$REDIS_PORT"
   rm -f "$(pid_file redis)"
   # No RDB snapshots, no AOF: nothing on disk, like Garnet here. Daemonized; Redis writes its own pid file.
-  redis-server --bind "$BIND" --port "$REDIS_PORT" --protected-mode yes --save "" --appendonly no \
+  "${PIN[@]}" redis-server --bind "$BIND" --port "$REDIS_PORT" --protected-mode yes --save "" --appendonly no \
     --daemonize yes --pidfile "$(pid_file redis)" --logfile "$STATE/redis.log" --dir "$STATE"
   for _ in $(seq 50); do [ -s "$(pid_file redis)" ] && break; sleep 0.1; done
   pid=$(live_pid redis) || { log "redis did not start (see $STATE/redis.log)"; return 1; }
   wait_for_port redis "$REDIS_PORT" "$pid" 10
-  log "redis started on $BIND:$REDIS_PORT (pid $pid, $(redis-server --version | grep -o 'v=[^ ]*'))"
+  log "redis started on $BIND:$REDIS_PORT (pid $pid, $(redis-server --version | grep -o 'v=[^ ]*')$(cpus_note))"
 }
 
 start_garnet() {
@@ -118,12 +128,13 @@ start_garnet() {
   require_free_port garnet "$GARNET_PORT"
   # No --aof, no --checkpointdir, no --storage-tier: everything in memory, as with Redis here.
   # A modest log and index for 100,000 profiles on a small machine.
-  nohup "$TOOLS/garnet-server" --bind "$BIND" --port "$GARNET_PORT" --memory 2g --index 64m \
+  "${PIN[@]}" nohup "$TOOLS/garnet-server" --bind "$BIND" --port "$GARNET_PORT" --memory 2g --index 64m \
     --logger-level Warning >"$STATE/garnet.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" > "$(pid_file garnet)"
   wait_for_port garnet "$GARNET_PORT" "$pid" 30
-  log "garnet started on $BIND:$GARNET_PORT (pid $pid, garnet-server $GARNET_VERSION)"
+  live_pid garnet >/dev/null || { log "garnet: recorded pid $pid is not the server"; return 1; }
+  log "garnet started on $BIND:$GARNET_PORT (pid $pid, garnet-server $GARNET_VERSION$(cpus_note))"
 }
 
 # Builds the Cdp server and prints the path of its dll.
@@ -159,13 +170,14 @@ start_cdp() {
   [ -f "$dll" ] || { log "no Cdp server at $dll"; return 1; }
   rm -rf "$STATE/cdp-data"
   # The dll itself, not `dotnet run`, so the recorded PID is the server and SIGTERM reaches it.
-  nohup dotnet "$dll" --data-dir "$STATE/cdp-data" --bind "$BIND" \
-    --binary-port "$CDP_BINARY_PORT" --http-port "$CDP_HTTP_PORT" >"$STATE/cdp.log" 2>&1 </dev/null &
+  "${PIN[@]}" nohup dotnet "$dll" --data-dir "$STATE/cdp-data" --bind "$BIND" \
+    --binary-port "$CDP_BINARY_PORT" --http-port "$CDP_HTTP_PORT" ${CDP_ARGS:-} >"$STATE/cdp.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" > "$(pid_file cdp)"
   wait_for_port cdp "$CDP_BINARY_PORT" "$pid" 60
   wait_for_port cdp "$CDP_HTTP_PORT" "$pid" 30
-  log "cdp started: binary $BIND:$CDP_BINARY_PORT, http $BIND:$CDP_HTTP_PORT (pid $pid, $dll, data $STATE/cdp-data)"
+  live_pid cdp >/dev/null || { log "cdp: recorded pid $pid is not the server"; return 1; }
+  log "cdp started: binary $BIND:$CDP_BINARY_PORT, http $BIND:$CDP_HTTP_PORT (pid $pid, $dll, data $STATE/cdp-data$(cpus_note))"
 }
 
 stop_one() {
