@@ -18,7 +18,7 @@ internal static class ComparisonTable
             : "uniform";
         output.WriteLine();
         output.WriteLine($"== {scenario.Name}: {scenario.Description}; {keys} keys over {options.Profiles:N0} profiles; " +
-                         $"{options.Rounds} round(s) x {options.Duration.TotalSeconds:0.##} s per target, round-robin");
+                         $"{options.Rounds} round(s) x {Budget(options)} per target, round-robin");
         foreach (TargetMeasurement m in comparison.Targets)
         {
             var operations = new[] { Operation.Lookup, Operation.Track }.Where(scenario.Uses).Select(m.Target.Protocol.Describe);
@@ -73,6 +73,10 @@ internal static class ComparisonTable
                 output.WriteLine($"   {m.Target.Name}: {m.NotFound:N0} lookups found no profile; load it first (--load with the same --profiles).");
         }
     }
+
+    private static string Budget(CompareOptions options) => options.Requests is { } requests
+        ? $"{requests:N0} requests (at most {options.Duration.TotalSeconds:0.##} s)"
+        : $"{options.Duration.TotalSeconds:0.##} s";
 
     private static string N(double value) => value.ToString("N0", CultureInfo.InvariantCulture);
 

@@ -10,6 +10,10 @@ namespace Cdp.LoadTests.Compare;
 internal sealed class TargetMeasurement(Target target, int? serverPid)
 {
     private readonly List<RoundResult> rounds = [];
+    private TimeSpan cpuWall;
+    // Null once any round could not read the server's CPU time: a partial sum would understate it.
+    private TimeSpan? serverCpu = TimeSpan.Zero;
+    private TimeSpan harnessCpu;
 
     public Target Target => target;
 
@@ -28,10 +32,6 @@ internal sealed class TargetMeasurement(Target target, int? serverPid)
     public long Errors { get; private set; }
 
     public TimeSpan Elapsed { get; private set; }
-
-    private TimeSpan cpuWall;
-    private TimeSpan? serverCpu = TimeSpan.Zero;
-    private TimeSpan harnessCpu;
 
     public void Add(RoundResult round)
     {

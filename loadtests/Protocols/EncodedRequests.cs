@@ -26,7 +26,7 @@ internal sealed class EncodedRequests
 
     public static EncodedRequests Build(IWireProtocol protocol, Operation operation, int keys)
     {
-        var output = new ArrayBufferWriter<byte>(keys * 64);
+        var output = new ArrayBufferWriter<byte>(Math.Min(keys, 1 << 16) * 64);
         var offsets = new int[keys + 1];
         int maxLength = 0;
         for (int key = 0; key < keys; key++)
