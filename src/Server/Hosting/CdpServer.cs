@@ -68,6 +68,8 @@ public sealed class CdpServer : IAsyncDisposable
         var options = new CdpOptions();
         builder.Configuration.GetSection("Cdp").Bind(options);
         options.Validate();
+        // Timestamps, so a latency spike can be matched to a checkpoint or a commit failure.
+        builder.Logging.AddSimpleConsole(o => o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ");
         if (logging is not null)
             logging(builder.Logging);
 

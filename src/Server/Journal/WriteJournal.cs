@@ -10,8 +10,11 @@ namespace Cdp.Server.Journal;
 /// </summary>
 /// <remarks>
 /// FasterLog's own commit helpers only wait; they never commit (FASTER issue 586), so without this
-/// thread acknowledgements would hang. A commit failure (disk full, device error) marks the journal
-/// failed: waiting writers get an error and later writes are refused, rather than acknowledged and lost.
+/// thread acknowledgements would hang. Waiters are grouped by commit here rather than with
+/// FasterLog.WaitForCommitAsync, which wakes every waiter on every commit: with hundreds of HTTP
+/// requests in flight that re-check loop cost more CPU than the writes themselves. A commit failure
+/// (disk full, device error) marks the journal failed: waiting writers get an error and later writes
+/// are refused, rather than acknowledged and lost.
 /// </remarks>
 public sealed class WriteJournal : IDisposable
 {
@@ -21,6 +24,13 @@ public sealed class WriteJournal : IDisposable
     readonly int commitIntervalMs;
     readonly Thread committer;
     readonly ManualResetEventSlim commitRequested = new(false);
+    readonly object batchGate = new();
+    // Completes when the commit that starts next has finished: every entry appended before that
+    // commit starts is in it.
+    TaskCompletionSource nextBatch = NewBatch();
+    // The commit under way, and the tail it is known to cover.
+    TaskCompletionSource? inFlight;
+    long inFlightUntil;
     volatile bool stopping;
     volatile Exception? failure;
 
@@ -77,6 +87,16 @@ public sealed class WriteJournal : IDisposable
             failure = reason;
             logger.LogCritical(reason, "Journal failed; the server refuses writes from now on.");
         }
+        ReleaseWaiters(new JournalFailedException(reason));
+    }
+
+    void ReleaseWaiters(Exception error)
+    {
+        lock (batchGate)
+        {
+            inFlight?.TrySetException(error);
+            nextBatch.TrySetException(error);
+        }
     }
 
     /// <summary>First address still held by the journal.</summary>
@@ -116,19 +136,19 @@ public sealed class WriteJournal : IDisposable
 
     async ValueTask WaitSlowAsync(long address, CancellationToken cancellationToken)
     {
-        try
+        Task batch;
+        lock (batchGate)
         {
-            await log.WaitForCommitAsync(address + 1, token: cancellationToken).ConfigureAwait(false);
+            if (log.CommittedUntilAddress > address)
+                return;
+            batch = inFlight is not null && address < inFlightUntil ? inFlight.Task : nextBatch.Task;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // FASTER reports a failed commit to its waiters (CommitFailureException); it is fatal for the journal.
-            Fail(e);
-            throw new JournalFailedException(e);
-        }
-        if (failure is { } f && log.CommittedUntilAddress <= address)
-            throw new JournalFailedException(f);
+        await batch.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (log.CommittedUntilAddress <= address)
+            throw new JournalFailedException(failure ?? new InvalidOperationException($"commit finished below address {address}"));
     }
+
+    static TaskCompletionSource NewBatch() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Commits everything appended so far and waits for it (used by checkpoints and shutdown).</summary>
     public void CommitNow() => log.Commit(spinWait: true);
@@ -170,15 +190,27 @@ public sealed class WriteJournal : IDisposable
             if (commitIntervalMs > 0)
                 Thread.Sleep(commitIntervalMs);
             commitRequested.Reset();
+            TaskCompletionSource batch;
+            lock (batchGate)
+            {
+                batch = inFlight = nextBatch;
+                nextBatch = NewBatch();
+                inFlightUntil = log.TailAddress;
+            }
             try
             {
-                log.Commit(spinWait: true);
+                // Block, don't spin: Commit(spinWait: true) burns a core for the whole disk write,
+                // which on a small machine is a core taken from the requests being committed.
+                log.CommitAsync().AsTask().GetAwaiter().GetResult();
             }
             catch (Exception e)
             {
                 Fail(e);
                 return;
             }
+            lock (batchGate)
+                inFlight = null;
+            batch.TrySetResult();
         }
     }
 
@@ -190,6 +222,7 @@ public sealed class WriteJournal : IDisposable
         committer.Join();
         if (failure is null)
             log.Commit(spinWait: true);
+        ReleaseWaiters(new JournalFailedException(new ObjectDisposedException(nameof(WriteJournal))));
         log.Dispose();
         device.Dispose();
         commitRequested.Dispose();
