@@ -151,13 +151,13 @@ public sealed class WriteJournal : IDisposable
     static TaskCompletionSource NewBatch() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Commits everything appended so far and waits for it (used by checkpoints and shutdown).</summary>
-    public void CommitNow() => log.Commit(spinWait: true);
+    public void CommitNow() => log.CommitAsync().AsTask().GetAwaiter().GetResult();
 
     /// <summary>Drops everything below <paramref name="address"/> (covered by a checkpoint); files go with the next commit.</summary>
     public void TruncateUntil(long address)
     {
         log.TruncateUntil(address);
-        log.Commit(spinWait: true);
+        log.CommitAsync().AsTask().GetAwaiter().GetResult();
     }
 
     /// <summary>Reads the committed entries in <c>[from, until)</c>, in order.</summary>
