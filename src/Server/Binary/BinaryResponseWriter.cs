@@ -141,16 +141,10 @@ public static class BinaryResponseWriter
             case TraitKind.Timestamp: TraitValueCodec.WriteTimestamp(ref w, trait.Integer); break;
             case TraitKind.String: w.WriteString(trait.Utf8); break;
             case TraitKind.StringList:
-                var payload = trait.Payload;
-                int count = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(payload);
-                w.WriteArrayHeader(count);
-                int p = 2;
-                for (int i = 0; i < count; i++)
-                {
-                    int len = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(payload[p..]);
-                    w.WriteString(payload.Slice(p + 2, len));
-                    p += 2 + len;
-                }
+                var list = trait.List;
+                w.WriteArrayHeader(list.Count);
+                while (list.Next(out var item))
+                    w.WriteString(item);
                 break;
         }
     }

@@ -259,16 +259,10 @@ public static class ProfileJsonWriter
                 case TraitKind.Timestamp: w.WriteStringValue(DateTimeOffset.FromUnixTimeMilliseconds(trait.Integer)); break;
                 case TraitKind.String: w.WriteStringValue(trait.Utf8); break;
                 case TraitKind.StringList:
-                    var payload = trait.Payload;
-                    int count = BinaryPrimitives.ReadUInt16LittleEndian(payload);
+                    var list = trait.List;
                     w.WriteStartArray();
-                    int p = 2;
-                    for (int i = 0; i < count; i++)
-                    {
-                        int len = BinaryPrimitives.ReadUInt16LittleEndian(payload[p..]);
-                        w.WriteStringValue(payload.Slice(p + 2, len));
-                        p += 2 + len;
-                    }
+                    while (list.Next(out var item))
+                        w.WriteStringValue(item);
                     w.WriteEndArray();
                     break;
             }

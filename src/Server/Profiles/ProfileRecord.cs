@@ -3,23 +3,26 @@ using System.Buffers.Binary;
 namespace Cdp.Server.Profiles;
 
 /// <summary>
-/// The binary layout of a profile as it lives in the FASTER log: one contiguous span, little-endian.
+/// The binary layout of a profile as it lives in the FASTER log: one contiguous span, little-endian,
+/// with variable-length integers wherever values are usually small (memory per profile is a tracked figure).
 /// </summary>
 /// <remarks>
 /// <code>
 /// header (48 bytes)
-///   0 u8  format version (1)       1 u8  flags
+///   0 u8  format version (2)       1 u8  flags
 ///   2 u16 identifier count         4 u16 trait count       6 u16 event count
 ///   8 u32 used length (header included; the FASTER value may be larger: spare capacity for in-place growth)
 ///  12 u32 reserved
 ///  16 u64 master id               24 u64 last applied sequence number
-///  32 i64 created at (Unix ms)    40 i64 updated at (Unix ms)
-/// identifiers, sorted by (type, bytes):   u8 type | u16 length | UTF-8 value
-/// traits, sorted by name id:              u16 name id | u8 kind | i64 event time | payload
-///     payload: none (null, false, true) | i64 (int, timestamp) | f64 (double)
-///              | u16 length + UTF-8 (string) | u16 count + (u16 length + UTF-8)* (string list)
-/// events, sorted by name id:              u16 name id | u64 count | i64 first | i64 last
+///  32 i64 created at (Unix ms; the "base" of the times below)    40 i64 updated at (Unix ms)
+/// identifiers, sorted by (type, bytes):  u8 type | varint length | UTF-8 value
+/// traits, sorted by name id:             varint name id | u8 kind | zigzag(event time - base) | payload
+///     payload: none (null, false, true) | zigzag varint (int, timestamp as Unix ms) | f64 (double)
+///              | varint length + UTF-8 (string) | varint count + (varint length + UTF-8)* (string list)
+/// events, sorted by name id:             varint name id | varint count | zigzag(first - base) | varint (last - first)
 /// </code>
+/// varint = unsigned LEB128; zigzag maps signed to unsigned so small magnitudes stay short. Payloads do
+/// not depend on the base, so a merge copies them and re-encodes only the times.
 /// A write is applied as a "delta" that has this very layout (see <see cref="ProfileRecordBuilder"/>),
 /// and applying it is a merge of two records (<see cref="Merge"/>), so the same code will later
 /// combine two whole profiles.
@@ -27,7 +30,7 @@ namespace Cdp.Server.Profiles;
 public static class ProfileRecord
 {
     /// <summary>Record format version.</summary>
-    public const byte FormatVersion = 1;
+    public const byte FormatVersion = 2;
     /// <summary>Size of the fixed header.</summary>
     public const int HeaderSize = 48;
 
@@ -64,7 +67,7 @@ public static class ProfileRecord
             while (reader.NextEvent(out _)) { }
             return reader.Position == used;
         }
-        catch (ArgumentOutOfRangeException)
+        catch (Exception e) when (e is ArgumentOutOfRangeException or IndexOutOfRangeException)
         {
             return false;
         }
@@ -95,7 +98,8 @@ public static class ProfileRecord
             return -1;
         var a = new ProfileRecordReader(current[..UsedLength(current)]);
         var b = new ProfileRecordReader(delta[..UsedLength(delta)]);
-        var w = new SpanWriter(destination);
+        long createdAt = Math.Min(CreatedAt(current), CreatedAt(delta));
+        var w = new SpanWriter(destination, createdAt);
         w.Skip(HeaderSize);
 
         // Identifiers: sorted union.
@@ -124,11 +128,11 @@ public static class ProfileRecord
         while (hasTa || hasTb)
         {
             int cmp = !hasTa ? 1 : !hasTb ? -1 : ta.NameId.CompareTo(tb.NameId);
-            if (cmp < 0) { if (!w.TryWrite(ta.Raw)) return -1; hasTa = a.NextTrait(out ta); }
-            else if (cmp > 0) { if (!w.TryWrite(tb.Raw)) return -1; hasTb = b.NextTrait(out tb); }
+            if (cmp < 0) { if (!w.TryWriteTrait(ta)) return -1; hasTa = a.NextTrait(out ta); }
+            else if (cmp > 0) { if (!w.TryWriteTrait(tb)) return -1; hasTb = b.NextTrait(out tb); }
             else
             {
-                if (!w.TryWrite(ta.Time > tb.Time ? ta.Raw : tb.Raw)) return -1;
+                if (!w.TryWriteTrait(ta.Time > tb.Time ? ta : tb)) return -1;
                 hasTa = a.NextTrait(out ta);
                 hasTb = b.NextTrait(out tb);
             }
@@ -157,7 +161,7 @@ public static class ProfileRecord
         int used = w.Position;
         WriteHeader(destination, identifiers, traits, events, used, MasterId(current),
             Math.Max(LastSeq(current), LastSeq(delta)),
-            Math.Min(CreatedAt(current), CreatedAt(delta)),
+            createdAt,
             Math.Max(UpdatedAt(current), UpdatedAt(delta)));
         return used;
     }
@@ -187,46 +191,138 @@ public static class ProfileRecord
 }
 
 /// <summary>One event counter entry of a record.</summary>
-public readonly record struct EventEntry(ushort NameId, ulong Count, long First, long Last)
-{
-    /// <summary>Encoded size.</summary>
-    public const int Size = 2 + 8 + 8 + 8;
-}
+public readonly record struct EventEntry(ushort NameId, ulong Count, long First, long Last);
 
-/// <summary>One trait entry of a record, as a view over its bytes.</summary>
+/// <summary>One trait of a record: its decoded name, kind and time, and a view over its payload.</summary>
 public readonly ref struct TraitEntry
 {
-    /// <summary>Wraps the whole encoded entry.</summary>
-    public TraitEntry(ReadOnlySpan<byte> raw) => Raw = raw;
+    /// <summary>Wraps a decoded entry.</summary>
+    public TraitEntry(ushort nameId, TraitKind kind, long time, ReadOnlySpan<byte> payload)
+    {
+        NameId = nameId;
+        Kind = kind;
+        Time = time;
+        Payload = payload;
+    }
 
-    /// <summary>The whole encoded entry.</summary>
-    public ReadOnlySpan<byte> Raw { get; }
     /// <summary>Interned name.</summary>
-    public ushort NameId => BinaryPrimitives.ReadUInt16LittleEndian(Raw);
+    public ushort NameId { get; }
     /// <summary>Value type.</summary>
-    public TraitKind Kind => (TraitKind)Raw[2];
+    public TraitKind Kind { get; }
     /// <summary>Event time of the value, Unix ms.</summary>
-    public long Time => BinaryPrimitives.ReadInt64LittleEndian(Raw[3..]);
-    /// <summary>The encoded value after the entry header.</summary>
-    public ReadOnlySpan<byte> Payload => Raw[11..];
+    public long Time { get; }
+    /// <summary>The encoded value (independent of the record's base time).</summary>
+    public ReadOnlySpan<byte> Payload { get; }
     /// <summary>Integer or timestamp payload.</summary>
-    public long Integer => BinaryPrimitives.ReadInt64LittleEndian(Payload);
+    public long Integer => Varint.ReadZigZag(Payload, out _);
     /// <summary>Float payload.</summary>
     public double Number => BinaryPrimitives.ReadDoubleLittleEndian(Payload);
     /// <summary>String payload (UTF-8).</summary>
-    public ReadOnlySpan<byte> Utf8 => Payload.Slice(2, BinaryPrimitives.ReadUInt16LittleEndian(Payload));
+    public ReadOnlySpan<byte> Utf8
+    {
+        get
+        {
+            int length = (int)Varint.Read(Payload, out int n);
+            return Payload.Slice(n, length);
+        }
+    }
+    /// <summary>The items of a string-list payload.</summary>
+    public StringListReader List => new(Payload);
+}
+
+/// <summary>Walks the items of a string-list payload.</summary>
+public ref struct StringListReader
+{
+    ReadOnlySpan<byte> rest;
+
+    /// <summary>Starts at the item count.</summary>
+    public StringListReader(ReadOnlySpan<byte> payload)
+    {
+        Count = (int)Varint.Read(payload, out int n);
+        rest = payload[n..];
+    }
+
+    /// <summary>Number of items.</summary>
+    public int Count { get; }
+
+    /// <summary>Reads the next item.</summary>
+    public bool Next(out ReadOnlySpan<byte> item)
+    {
+        if (rest.IsEmpty)
+        {
+            item = default;
+            return false;
+        }
+        int length = (int)Varint.Read(rest, out int n);
+        item = rest.Slice(n, length);
+        rest = rest[(n + length)..];
+        return true;
+    }
+}
+
+/// <summary>LEB128 variable-length integers, and zigzag for signed ones.</summary>
+public static class Varint
+{
+    /// <summary>Largest encoded size of a 64-bit value.</summary>
+    public const int MaxLength = 10;
+
+    /// <summary>Reads an unsigned varint; <paramref name="length"/> gets its encoded size.</summary>
+    public static ulong Read(ReadOnlySpan<byte> source, out int length)
+    {
+        ulong value = 0;
+        int shift = 0;
+        for (int i = 0; i < MaxLength; i++)
+        {
+            byte b = source[i];
+            value |= (ulong)(b & 0x7f) << shift;
+            if (b < 0x80)
+            {
+                length = i + 1;
+                return value;
+            }
+            shift += 7;
+        }
+        throw new ArgumentOutOfRangeException(nameof(source), "varint longer than 10 bytes");
+    }
+
+    /// <summary>Reads a zigzag-encoded signed varint.</summary>
+    public static long ReadZigZag(ReadOnlySpan<byte> source, out int length)
+    {
+        ulong u = Read(source, out length);
+        return (long)(u >> 1) ^ -(long)(u & 1);
+    }
+
+    /// <summary>Writes an unsigned varint; returns its size, or 0 when it does not fit.</summary>
+    public static int Write(Span<byte> destination, ulong value)
+    {
+        int i = 0;
+        while (value >= 0x80)
+        {
+            if (i >= destination.Length) return 0;
+            destination[i++] = (byte)(value | 0x80);
+            value >>= 7;
+        }
+        if (i >= destination.Length) return 0;
+        destination[i++] = (byte)value;
+        return i;
+    }
+
+    /// <summary>Zigzag-encodes a signed value.</summary>
+    public static ulong ZigZag(long value) => (ulong)((value << 1) ^ (value >> 63));
 }
 
 /// <summary>Walks a record's sections in order: identifiers, then traits, then events.</summary>
 public ref struct ProfileRecordReader
 {
     readonly ReadOnlySpan<byte> record;
+    readonly long timeBase;
     int identifiersLeft, traitsLeft, eventsLeft;
 
     /// <summary>Starts reading after the header.</summary>
     public ProfileRecordReader(ReadOnlySpan<byte> record)
     {
         this.record = record;
+        timeBase = ProfileRecord.CreatedAt(record);
         identifiersLeft = ProfileRecord.IdentifierCount(record);
         traitsLeft = ProfileRecord.TraitCount(record);
         eventsLeft = ProfileRecord.EventCount(record);
@@ -247,9 +343,9 @@ public ref struct ProfileRecordReader
         }
         identifiersLeft--;
         type = record[Position];
-        int length = BinaryPrimitives.ReadUInt16LittleEndian(record[(Position + 1)..]);
-        value = record.Slice(Position + 3, length);
-        Position += 3 + length;
+        int length = (int)Varint.Read(record[(Position + 1)..], out int n);
+        value = record.Slice(Position + 1 + n, length);
+        Position += 1 + n + length;
         return true;
     }
 
@@ -263,26 +359,36 @@ public ref struct ProfileRecordReader
             return false;
         }
         traitsLeft--;
-        int start = Position;
-        var kind = (TraitKind)record[start + 2];
-        int p = start + 11;
+        var s = record[Position..];
+        ushort nameId = checked((ushort)Varint.Read(s, out int p));
+        var kind = (TraitKind)s[p++];
+        long time = timeBase + Varint.ReadZigZag(s[p..], out int n);
+        p += n;
+        int start = p;
         switch (kind)
         {
             case TraitKind.Null or TraitKind.False or TraitKind.True: break;
-            case TraitKind.Int or TraitKind.Timestamp or TraitKind.Double: p += 8; break;
-            case TraitKind.String: p += 2 + BinaryPrimitives.ReadUInt16LittleEndian(record[p..]); break;
+            case TraitKind.Int or TraitKind.Timestamp: Varint.Read(s[p..], out n); p += n; break;
+            case TraitKind.Double: p += 8; break;
+            case TraitKind.String:
+                int length = (int)Varint.Read(s[p..], out n);
+                p += n + length;
+                break;
             case TraitKind.StringList:
-                int n = BinaryPrimitives.ReadUInt16LittleEndian(record[p..]);
-                p += 2;
-                for (int i = 0; i < n; i++)
-                    p += 2 + BinaryPrimitives.ReadUInt16LittleEndian(record[p..]);
+                int count = (int)Varint.Read(s[p..], out n);
+                p += n;
+                for (int i = 0; i < count; i++)
+                {
+                    int itemLength = (int)Varint.Read(s[p..], out n);
+                    p += n + itemLength;
+                }
                 break;
             default: throw new ArgumentOutOfRangeException(nameof(trait), $"unknown trait kind {kind}");
         }
-        if (p > record.Length)
+        if (p > s.Length)
             throw new ArgumentOutOfRangeException(nameof(trait), "trait runs past the record");
-        trait = new TraitEntry(record[start..p]);
-        Position = p;
+        trait = new TraitEntry(nameId, kind, time, s[start..p]);
+        Position += p;
         return true;
     }
 
@@ -297,12 +403,15 @@ public ref struct ProfileRecordReader
         }
         eventsLeft--;
         var s = record[Position..];
-        entry = new EventEntry(
-            BinaryPrimitives.ReadUInt16LittleEndian(s),
-            BinaryPrimitives.ReadUInt64LittleEndian(s[2..]),
-            BinaryPrimitives.ReadInt64LittleEndian(s[10..]),
-            BinaryPrimitives.ReadInt64LittleEndian(s[18..]));
-        Position += EventEntry.Size;
+        ushort nameId = checked((ushort)Varint.Read(s, out int p));
+        ulong count = Varint.Read(s[p..], out int n);
+        p += n;
+        long first = timeBase + Varint.ReadZigZag(s[p..], out n);
+        p += n;
+        long last = first + (long)Varint.Read(s[p..], out n);
+        p += n;
+        entry = new EventEntry(nameId, count, first, last);
+        Position += p;
         return true;
     }
 }
@@ -311,9 +420,14 @@ public ref struct ProfileRecordReader
 public ref struct SpanWriter
 {
     readonly Span<byte> buffer;
+    readonly long timeBase;
 
-    /// <summary>Writes from the start of <paramref name="buffer"/>.</summary>
-    public SpanWriter(Span<byte> buffer) => this.buffer = buffer;
+    /// <summary>Writes from the start of <paramref name="buffer"/>; times are encoded relative to <paramref name="timeBase"/>.</summary>
+    public SpanWriter(Span<byte> buffer, long timeBase)
+    {
+        this.buffer = buffer;
+        this.timeBase = timeBase;
+    }
 
     /// <summary>Bytes written so far.</summary>
     public int Position { get; private set; }
@@ -330,53 +444,42 @@ public ref struct SpanWriter
         return true;
     }
 
-    /// <summary>Writes an identifier entry.</summary>
-    public bool TryWriteIdentifier(byte type, ReadOnlySpan<byte> value)
+    /// <summary>Writes a byte.</summary>
+    public bool TryWriteByte(byte value)
     {
-        if (buffer.Length - Position < 3 + value.Length)
+        if (Position >= buffer.Length)
             return false;
-        buffer[Position] = type;
-        BinaryPrimitives.WriteUInt16LittleEndian(buffer[(Position + 1)..], (ushort)value.Length);
-        value.CopyTo(buffer[(Position + 3)..]);
-        Position += 3 + value.Length;
+        buffer[Position++] = value;
         return true;
     }
+
+    /// <summary>Writes an unsigned varint.</summary>
+    public bool TryWriteVarint(ulong value)
+    {
+        int n = Varint.Write(buffer[Position..], value);
+        Position += n;
+        return n > 0;
+    }
+
+    /// <summary>Writes a zigzag signed varint.</summary>
+    public bool TryWriteZigZag(long value) => TryWriteVarint(Varint.ZigZag(value));
+
+    /// <summary>Writes bytes behind their varint length.</summary>
+    public bool TryWriteLengthPrefixed(ReadOnlySpan<byte> bytes) => TryWriteVarint((ulong)bytes.Length) && TryWrite(bytes);
+
+    /// <summary>Writes an identifier entry.</summary>
+    public bool TryWriteIdentifier(byte type, ReadOnlySpan<byte> value) => TryWriteByte(type) && TryWriteLengthPrefixed(value);
 
     /// <summary>Writes an event counter entry.</summary>
     public bool TryWriteEvent(in EventEntry e)
-    {
-        if (buffer.Length - Position < EventEntry.Size)
-            return false;
-        var s = buffer[Position..];
-        BinaryPrimitives.WriteUInt16LittleEndian(s, e.NameId);
-        BinaryPrimitives.WriteUInt64LittleEndian(s[2..], e.Count);
-        BinaryPrimitives.WriteInt64LittleEndian(s[10..], e.First);
-        BinaryPrimitives.WriteInt64LittleEndian(s[18..], e.Last);
-        Position += EventEntry.Size;
-        return true;
-    }
+        => TryWriteVarint(e.NameId) && TryWriteVarint(e.Count) && TryWriteZigZag(e.First - timeBase) && TryWriteVarint((ulong)(e.Last - e.First));
 
     /// <summary>Writes a trait entry header (name, kind, time); the payload follows via the other writers.</summary>
     public bool TryWriteTraitHeader(ushort nameId, TraitKind kind, long time)
-    {
-        if (buffer.Length - Position < 11)
-            return false;
-        var s = buffer[Position..];
-        BinaryPrimitives.WriteUInt16LittleEndian(s, nameId);
-        s[2] = (byte)kind;
-        BinaryPrimitives.WriteInt64LittleEndian(s[3..], time);
-        Position += 11;
-        return true;
-    }
+        => TryWriteVarint(nameId) && TryWriteByte((byte)kind) && TryWriteZigZag(time - timeBase);
 
-    /// <summary>Writes a little-endian i64.</summary>
-    public bool TryWriteInt64(long value)
-    {
-        if (!BinaryPrimitives.TryWriteInt64LittleEndian(buffer[Position..], value))
-            return false;
-        Position += 8;
-        return true;
-    }
+    /// <summary>Writes a whole trait read from another record (its payload is copied as is).</summary>
+    public bool TryWriteTrait(in TraitEntry trait) => TryWriteTraitHeader(trait.NameId, trait.Kind, trait.Time) && TryWrite(trait.Payload);
 
     /// <summary>Writes a little-endian f64.</summary>
     public bool TryWriteDouble(double value)
@@ -387,25 +490,13 @@ public ref struct SpanWriter
         return true;
     }
 
-    /// <summary>Writes a little-endian u16.</summary>
-    public bool TryWriteUInt16(ushort value)
-    {
-        if (!BinaryPrimitives.TryWriteUInt16LittleEndian(buffer[Position..], value))
-            return false;
-        Position += 2;
-        return true;
-    }
-
-    /// <summary>Writes a string as u16 length + UTF-8.</summary>
+    /// <summary>Writes a string as varint length + UTF-8.</summary>
     public bool TryWriteString(string value)
     {
-        int max = System.Text.Encoding.UTF8.GetMaxByteCount(value.Length);
-        var s = buffer[Position..];
-        if (s.Length < 2 + Math.Min(max, System.Text.Encoding.UTF8.GetByteCount(value)))
+        int length = System.Text.Encoding.UTF8.GetByteCount(value);
+        if (!TryWriteVarint((ulong)length) || buffer.Length - Position < length)
             return false;
-        int n = System.Text.Encoding.UTF8.GetBytes(value, s[2..]);
-        BinaryPrimitives.WriteUInt16LittleEndian(s, checked((ushort)n));
-        Position += 2 + n;
+        Position += System.Text.Encoding.UTF8.GetBytes(value, buffer[Position..]);
         return true;
     }
 }

@@ -50,7 +50,7 @@ public sealed class ProfileRecordBuilder
 
     int TryEncode(Span<byte> destination, ulong masterId, ulong seq, long receivedAt, long eventTime)
     {
-        var w = new SpanWriter(destination);
+        var w = new SpanWriter(destination, receivedAt);
         if (destination.Length < ProfileRecord.HeaderSize)
             return -1;
         w.Skip(ProfileRecord.HeaderSize);
@@ -74,11 +74,11 @@ public sealed class ProfileRecordBuilder
             return false;
         switch (value.Kind)
         {
-            case TraitKind.Int or TraitKind.Timestamp: return w.TryWriteInt64(value.Integer);
+            case TraitKind.Int or TraitKind.Timestamp: return w.TryWriteZigZag(value.Integer);
             case TraitKind.Double: return w.TryWriteDouble(value.Number);
             case TraitKind.String: return w.TryWriteString(value.Text!);
             case TraitKind.StringList:
-                if (!w.TryWriteUInt16(checked((ushort)value.List!.Length)))
+                if (!w.TryWriteVarint((ulong)value.List!.Length))
                     return false;
                 foreach (var s in value.List)
                     if (!w.TryWriteString(s))
