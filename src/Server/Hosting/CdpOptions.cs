@@ -19,6 +19,13 @@ public sealed class CdpOptions
     /// <summary>Binary protocol port (0 = any free port, logged at start).</summary>
     public int BinaryPort { get; set; } = 7070;
 
+    /// <summary>
+    /// What serves the binary port: <c>socket</c> (<see cref="Cdp.Server.Binary.SocketBinaryListener"/>,
+    /// a lean socket loop) or <c>kestrel</c> (<see cref="Cdp.Server.Binary.BinaryConnectionHandler"/>
+    /// on a Kestrel listener). Both host the same <see cref="Cdp.Server.Binary.BinarySession"/>.
+    /// </summary>
+    public string BinaryTransport { get; set; } = "socket";
+
     /// <summary>Largest binary frame body accepted, in bytes.</summary>
     public int MaxFrameBodyBytes { get; set; } = Cdp.Protocol.ProtocolLimits.DefaultMaxBodyLength;
 
@@ -43,6 +50,7 @@ public sealed class CdpOptions
         Check(HttpPort is >= 0 and <= 65535, $"HttpPort must be 0-65535, not {HttpPort}.");
         Check(BinaryPort is >= 0 and <= 65535, $"BinaryPort must be 0-65535, not {BinaryPort}.");
         Check(System.Net.IPAddress.TryParse(BindAddress, out _), $"BindAddress '{BindAddress}' is not an IP address.");
+        Check(BinaryTransport is "socket" or "kestrel", $"BinaryTransport must be 'socket' or 'kestrel', not '{BinaryTransport}'.");
         Check(MaxFrameBodyBytes is >= 1024 and <= 64 << 20, $"MaxFrameBodyBytes must be 1 KiB-64 MiB, not {MaxFrameBodyBytes}.");
         Store.Validate(Check);
         Journal.Validate(Check);

@@ -13,9 +13,10 @@ using Microsoft.Extensions.Logging;
 namespace Cdp.Server.Hosting;
 
 /// <summary>
-/// Composition root: one Kestrel host with two listeners, the binary protocol (a
-/// <see cref="BinaryConnectionHandler"/>) and the HTTP facade, both over one <see cref="ProfileEngine"/>.
-/// Used by <c>Program</c> and by tests that run the server in-process.
+/// Composition root: the HTTP facade on Kestrel and the binary protocol, both over one
+/// <see cref="ProfileEngine"/>. The binary protocol is served by a <see cref="SocketBinaryListener"/>
+/// (<c>Cdp:BinaryTransport=socket</c>) or by a <see cref="BinaryConnectionHandler"/> on a second Kestrel
+/// listener (<c>kestrel</c>). Used by <c>Program</c> and by tests that run the server in-process.
 /// </summary>
 public sealed class CdpServer : IAsyncDisposable
 {
@@ -31,13 +32,16 @@ public sealed class CdpServer : IAsyncDisposable
 
     readonly WebApplication app;
     readonly ListenOptions httpListen;
-    readonly ListenOptions binaryListen;
+    // Exactly one of these serves the binary port.
+    readonly ListenOptions? binaryListen;
+    readonly SocketBinaryListener? socketListener;
 
-    CdpServer(WebApplication app, ListenOptions httpListen, ListenOptions binaryListen)
+    CdpServer(WebApplication app, ListenOptions httpListen, ListenOptions? binaryListen, SocketBinaryListener? socketListener)
     {
         this.app = app;
         this.httpListen = httpListen;
         this.binaryListen = binaryListen;
+        this.socketListener = socketListener;
     }
 
     /// <summary>The engine.</summary>
@@ -47,7 +51,7 @@ public sealed class CdpServer : IAsyncDisposable
     public int HttpPort => httpListen.IPEndPoint!.Port;
 
     /// <summary>Bound binary port (after start).</summary>
-    public int BinaryPort => binaryListen.IPEndPoint!.Port;
+    public int BinaryPort => socketListener?.EndPoint.Port ?? binaryListen!.IPEndPoint!.Port;
 
     /// <summary>Builds and starts a server from command-line arguments (and the usual configuration sources).</summary>
     public static async Task<CdpServer> StartAsync(string[] args, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null)
@@ -80,11 +84,12 @@ public sealed class CdpServer : IAsyncDisposable
             k.Limits.MaxRequestBodySize = options.MaxFrameBodyBytes;
             k.AddServerHeader = false;
             k.Listen(bind, options.HttpPort, l => httpListen = l);
-            k.Listen(bind, options.BinaryPort, l =>
-            {
-                binaryListen = l;
-                l.UseConnectionHandler<BinaryConnectionHandler>();
-            });
+            if (options.BinaryTransport == "kestrel")
+                k.Listen(bind, options.BinaryPort, l =>
+                {
+                    binaryListen = l;
+                    l.UseConnectionHandler<BinaryConnectionHandler>();
+                });
         });
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton(options);
@@ -103,7 +108,27 @@ public sealed class CdpServer : IAsyncDisposable
         app.UseStatusCodePages();
         HttpEndpoints.Map(app);
         await app.StartAsync();
-        var server = new CdpServer(app, httpListen!, binaryListen!);
+        SocketBinaryListener? socketListener = null;
+        if (options.BinaryTransport == "socket")
+        {
+            try
+            {
+                socketListener = new SocketBinaryListener(engine, new IPEndPoint(bind, options.BinaryPort),
+                    app.Services.GetRequiredService<ILogger<SocketBinaryListener>>());
+            }
+            catch
+            {
+                // The port is taken (or the address is not ours): stop the host, which closes the engine.
+                await app.StopAsync();
+                await app.DisposeAsync();
+                throw;
+            }
+            socketListener.Start();
+            // Stop reading as soon as the host is asked to stop (SIGTERM), as the Kestrel handler does.
+            var listener = socketListener;
+            app.Lifetime.ApplicationStopping.Register(() => _ = listener.StopAsync());
+        }
+        var server = new CdpServer(app, httpListen!, binaryListen, socketListener);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Cdp");
         log.LogInformation("Cdp data folder {DataDir} ({Replayed} journal entries replayed).", engine.DataDir, engine.ReplayedEntries);
         log.LogInformation("Cdp HTTP listening on http://{Address}:{Port}", options.BindAddress, server.HttpPort);
@@ -114,9 +139,12 @@ public sealed class CdpServer : IAsyncDisposable
     /// <summary>Completes when the host is asked to stop (SIGTERM, Ctrl-C).</summary>
     public Task WaitForShutdownAsync() => app.WaitForShutdownAsync();
 
-    /// <summary>Stops the listeners, then checkpoints and closes the engine.</summary>
+    /// <summary>Stops the listeners (closing binary connections), then checkpoints and closes the engine.</summary>
     public async ValueTask DisposeAsync()
     {
+        // The socket listener is not part of the host: stop it before the host disposes the engine.
+        if (socketListener is not null)
+            await socketListener.DisposeAsync();
         await app.StopAsync();
         await app.DisposeAsync();
     }
