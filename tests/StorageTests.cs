@@ -128,6 +128,44 @@ public sealed class StorageTests
     }
 
     [Fact]
+    public async Task Log_only_checkpoints_recover_with_the_last_index_checkpoint()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            var expected = new Dictionary<string, string>();
+            await using (var server = await TestServer.StartAsync(dir, ("Store:CheckpointIntervalSeconds", "0")))
+            {
+                for (int round = 0; round < 4; round++)
+                {
+                    for (int i = 0; i < 50; i++)
+                        await Post(server, "/v1/track", $$$"""{"userId":"lc-{{{i}}}","event":"Round {{{round}}}","properties":{"i":{{{i}}}}}""");
+                    var metadata = await server.Engine.CheckpointAsync();
+                    Assert.NotNull(metadata);
+                    // The first checkpoint writes the index too; the next ones only the log (incremental
+                    // snapshots add a delta to the previous snapshot and keep its token).
+                    Assert.Equal(round, metadata.LogCheckpointsSinceIndex);
+                }
+                for (int i = 0; i < 50; i++)
+                    expected[$"lc-{i}"] = await server.Http.GetStringAsync($"/v1/profiles/user_id/lc-{i}");
+                server.Engine.Journal.CommitNow();
+                CopyDirectory(dir, dir + "-crash");
+            }
+            await using (var server = await TestServer.StartAsync(dir + "-crash"))
+            {
+                Assert.Equal(0, server.Engine.ReplayedEntries);
+                foreach (var (user, json) in expected)
+                    Assert.Equal(json, await server.Http.GetStringAsync($"/v1/profiles/user_id/{user}"));
+            }
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+            TestServer.TryDelete(dir + "-crash");
+        }
+    }
+
+    [Fact]
     public async Task A_corrupt_checkpoint_stops_the_server_instead_of_starting_empty()
     {
         var dir = TestServer.NewDataDir();
@@ -141,7 +179,7 @@ public sealed class StorageTests
 
             // Metadata that names a checkpoint whose files are gone is just as fatal.
             File.WriteAllText(Path.Combine(dir, "checkpoints", "cdp-checkpoint.json"),
-                $$"""{"Token":"{{Guid.NewGuid()}}","JournalAddress":64,"NextMasterId":2,"NextSeq":2,"TakenAt":"2026-01-01T00:00:00Z"}""");
+                $$"""{"IndexToken":"{{Guid.NewGuid()}}","LogToken":"{{Guid.NewGuid()}}","JournalAddress":64,"NextMasterId":2,"NextSeq":2,"LogCheckpointsSinceIndex":0,"TakenAt":"2026-01-01T00:00:00Z"}""");
             var missing = await Assert.ThrowsAsync<InvalidDataException>(() => TestServer.StartAsync(dir));
             Assert.Contains("cannot be recovered", missing.Message);
         }

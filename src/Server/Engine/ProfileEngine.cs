@@ -24,6 +24,10 @@ public sealed class ProfileEngine : IAsyncDisposable
     readonly int poolLimit;
     readonly FileStream folderLock;
     Task? checkpointLoop;
+    CheckpointMetadata? lastCheckpoint;
+
+    /// <summary>Log-only checkpoints between two full (index + log) ones.</summary>
+    public const int LogCheckpointsPerIndexCheckpoint = 10;
     long lastMasterId;
     long lastSeq;
     volatile bool acceptingWrites;
@@ -127,11 +131,12 @@ public sealed class ProfileEngine : IAsyncDisposable
         if (metadata is not null)
         {
             Store.Recover(metadata);
-            Store.PurgeExcept(metadata.Token);
+            Store.PurgeExcept(metadata.IndexToken, metadata.LogToken);
+            lastCheckpoint = metadata;
             lastMasterId = (long)metadata.NextMasterId - 1;
             lastSeq = (long)metadata.NextSeq - 1;
             replayFrom = metadata.JournalAddress;
-            logger.LogInformation("Recovered checkpoint {Token} taken at {TakenAt:O}.", metadata.Token, metadata.TakenAt);
+            logger.LogInformation("Recovered checkpoint {Token} (index {IndexToken}) taken at {TakenAt:O}.", metadata.LogToken, metadata.IndexToken, metadata.TakenAt);
         }
         else
         {
@@ -143,7 +148,7 @@ public sealed class ProfileEngine : IAsyncDisposable
                     $"{Path.Combine(Store.CheckpointDir, CheckpointMetadata.FileName)} is missing, but the journal was truncated behind a checkpoint " +
                     $"(it starts at {Journal.BeginAddress}): the checkpoint it names is needed. Refusing to start; restore the file or the data folder from a backup.");
             // Checkpoint files without metadata are from a first checkpoint that never finished.
-            Store.PurgeExcept(null);
+            Store.PurgeExcept(null, null);
             replayFrom = Journal.BeginAddress;
         }
         if (replayFrom < Journal.BeginAddress)
@@ -252,7 +257,12 @@ public sealed class ProfileEngine : IAsyncDisposable
             }
             long journalAddress = Journal.TailAddress;
             var started = Time.GetTimestamp();
-            var token = await Store.TakeCheckpointAsync(cancellationToken).ConfigureAwait(false);
+            // Recovery needs an index checkpoint older than the log checkpoint; the index is large and
+            // changes little, so most checkpoints write only the log and reuse the last index.
+            bool full = lastCheckpoint is null || lastCheckpoint.LogCheckpointsSinceIndex >= LogCheckpointsPerIndexCheckpoint;
+            var token = full
+                ? await Store.TakeFullCheckpointAsync(cancellationToken).ConfigureAwait(false)
+                : await Store.TakeLogCheckpointAsync(cancellationToken).ConfigureAwait(false);
             if (token is null)
             {
                 logger.LogWarning("A checkpoint was already in progress; skipped.");
@@ -264,12 +274,14 @@ public sealed class ProfileEngine : IAsyncDisposable
             ulong nextSeq = (ulong)Volatile.Read(ref lastSeq) + 1;
             // The replay position must be durable in the journal before the metadata points at it.
             Journal.CommitNow();
-            var metadata = new CheckpointMetadata(token.Value, journalAddress, nextMasterId, nextSeq, Time.GetUtcNow());
+            var metadata = new CheckpointMetadata(full ? token.Value : lastCheckpoint!.IndexToken, token.Value, journalAddress, nextMasterId, nextSeq,
+                full ? 0 : lastCheckpoint!.LogCheckpointsSinceIndex + 1, Time.GetUtcNow());
             metadata.Save(Store.CheckpointDir);
-            Store.PurgeExcept(token.Value);
+            lastCheckpoint = metadata;
+            Store.PurgeExcept(metadata.IndexToken, metadata.LogToken);
             Journal.TruncateUntil(journalAddress);
-            logger.LogInformation("Checkpoint {Token} done in {Ms:F0} ms; journal truncated below {Address}.",
-                token.Value, Time.GetElapsedTime(started).TotalMilliseconds, journalAddress);
+            logger.LogInformation("{Kind} checkpoint {Token} done in {Ms:F0} ms; journal truncated below {Address}.",
+                full ? "Full" : "Log", token.Value, Time.GetElapsedTime(started).TotalMilliseconds, journalAddress);
             return metadata;
         }
         finally

@@ -5,10 +5,12 @@ namespace Cdp.Server.Storage;
 /// <summary>
 /// What a completed checkpoint covers, written next to FASTER's own checkpoint files once both the
 /// store snapshot and the journal up to <see cref="JournalAddress"/> are durable. Recovery restores
-/// exactly this token and replays the journal from <see cref="JournalAddress"/>; a checkpoint without
-/// this file was never finished and is ignored.
+/// exactly these tokens (an index checkpoint and a later log checkpoint, the same token when the
+/// checkpoint was a full one) and replays the journal from <see cref="JournalAddress"/>; a checkpoint
+/// without this file was never finished and is ignored.
 /// </summary>
-public sealed record CheckpointMetadata(Guid Token, long JournalAddress, ulong NextMasterId, ulong NextSeq, DateTimeOffset TakenAt)
+public sealed record CheckpointMetadata(Guid IndexToken, Guid LogToken, long JournalAddress, ulong NextMasterId, ulong NextSeq,
+    int LogCheckpointsSinceIndex, DateTimeOffset TakenAt)
 {
     /// <summary>File name inside the checkpoint folder.</summary>
     public const string FileName = "cdp-checkpoint.json";

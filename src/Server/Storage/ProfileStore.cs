@@ -66,30 +66,43 @@ public sealed class ProfileStore : IDisposable
     {
         try
         {
-            Kv.Recover(metadata.Token, metadata.Token);
+            Kv.Recover(metadata.IndexToken, metadata.LogToken);
         }
         catch (Exception e)
         {
             throw new InvalidDataException(
-                $"Checkpoint {metadata.Token} in {CheckpointDir} cannot be recovered ({e.Message}); refusing to start with an empty or partial store. " +
+                $"Checkpoint {metadata.LogToken} (index {metadata.IndexToken}) in {CheckpointDir} cannot be recovered ({e.Message}); refusing to start with an empty or partial store. " +
                 "Restore the data folder from a backup, or move it away to start empty.", e);
         }
     }
 
-    /// <summary>Takes a full (index + log) snapshot checkpoint and returns its token, or null if another one is running.</summary>
-    public async Task<Guid?> TakeCheckpointAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Takes a full (index + log) snapshot checkpoint and returns its token, or null if another one is
+    /// running. The index is the whole hash table (64 MiB by default): write it only now and then.
+    /// </summary>
+    public async Task<Guid?> TakeFullCheckpointAsync(CancellationToken cancellationToken)
     {
         var (success, token) = await Kv.TakeFullCheckpointAsync(CheckpointType.Snapshot, cancellationToken).ConfigureAwait(false);
         return success ? token : null;
     }
 
-    /// <summary>Deletes every checkpoint except <paramref name="keep"/> (or all, when it is null).</summary>
-    public void PurgeExcept(Guid? keep)
+    /// <summary>
+    /// Takes a log-only snapshot checkpoint, incremental when FASTER can (only records changed since
+    /// the last snapshot are written), recovered together with the last index checkpoint.
+    /// </summary>
+    public async Task<Guid?> TakeLogCheckpointAsync(CancellationToken cancellationToken)
+    {
+        var (success, token) = await Kv.TakeHybridLogCheckpointAsync(CheckpointType.Snapshot, tryIncremental: true, cancellationToken).ConfigureAwait(false);
+        return success ? token : null;
+    }
+
+    /// <summary>Deletes every checkpoint except those named (none, when both are null).</summary>
+    public void PurgeExcept(Guid? keepIndex, Guid? keepLog)
     {
         var tokens = checkpointManager.GetLogCheckpointTokens().Concat(checkpointManager.GetIndexCheckpointTokens()).Distinct().ToList();
         foreach (var token in tokens)
         {
-            if (token == keep)
+            if (token == keepIndex || token == keepLog)
                 continue;
             try
             {
