@@ -8,15 +8,15 @@ namespace Cdp.Server.Storage;
 /// </summary>
 static partial class DirectorySync
 {
-    const int ReadOnly = 0; // O_RDONLY
-    const int Directory = 0x10000; // O_DIRECTORY on Linux x64/arm64
+    // O_RDONLY: Linux opens a directory read-only without O_DIRECTORY (whose value differs by architecture).
+    const int ReadOnly = 0;
 
     /// <summary>Flushes <paramref name="path"/>'s entries to disk; a no-op where not supported.</summary>
     public static void Flush(string path)
     {
         if (!OperatingSystem.IsLinux())
             return;
-        int fd = Open(path, ReadOnly | Directory);
+        int fd = Open(path, ReadOnly);
         if (fd < 0)
             throw new IOException($"cannot open {path} to flush it (errno {Marshal.GetLastPInvokeError()})");
         try
