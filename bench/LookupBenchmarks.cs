@@ -22,8 +22,7 @@ public class LookupBenchmarks
     /// <summary>Requests per buffer.</summary>
     public const int BatchSize = 100;
 
-    string dataDir = "";
-    ProfileEngine engine = null!;
+    BenchmarkStore store = null!;
     BinarySession session = null!;
     ReadOnlySequence<byte> requests;
     readonly ArrayBufferWriter<byte> replies = new(1 << 20);
@@ -31,26 +30,8 @@ public class LookupBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        dataDir = Path.Combine(Path.GetTempPath(), "cdp-bench-" + Guid.NewGuid().ToString("N"));
-        var options = new CdpOptions { DataDir = dataDir };
-        options.Store.IndexBytes = 1 << 20;
-        options.Store.MemoryBytes = 1 << 26;
-        options.Store.CheckpointIntervalSeconds = 0;
-        engine = ProfileEngine.Open(options, TimeProvider.System, NullLogger.Instance);
-        using (var writer = engine.NewSession())
-        {
-            var command = new WriteCommand();
-            for (int i = 0; i < Profiles; i++)
-            {
-                command.Reset();
-                command.Kind = WriteKind.Identify;
-                command.AddIdentifier("email", $"user{i}@example.com", "identifiers.email");
-                for (int t = 0; t < 20; t++)
-                    command.AddTrait($"trait{t}", t % 3 == 0 ? TraitValue.Int(i * t) : TraitValue.String($"value-{t}-{i}"), "traits");
-                writer.Write(command);
-            }
-        }
-        session = new BinarySession(engine, NullLogger.Instance);
+        store = new BenchmarkStore(Profiles, 1 << 26);
+        session = new BinarySession(store.Engine, NullLogger.Instance);
         var frames = new ArrayBufferWriter<byte>();
         Frame(frames, Opcode.Hello, 0, (ref MessagePackWriter w) => { w.WriteMapHeader(1); w.Write("version"); w.Write(1); });
         var hello = new ReadOnlySequence<byte>(frames.WrittenMemory.ToArray());
@@ -59,7 +40,7 @@ public class LookupBenchmarks
         for (int i = 0; i < BatchSize; i++)
         {
             int n = i * 7 % Profiles;
-            Frame(frames, Opcode.GetProfile, (uint)i, (ref MessagePackWriter w) => { w.WriteMapHeader(2); w.Write("type"); w.Write("email"); w.Write("value"); w.Write($"user{n}@example.com"); });
+            Frame(frames, Opcode.GetProfile, (uint)i, (ref MessagePackWriter w) => { w.WriteMapHeader(2); w.Write("type"); w.Write("email"); w.Write("value"); w.Write(BenchmarkStore.Email(n)); });
         }
         requests = new ReadOnlySequence<byte>(frames.WrittenMemory.ToArray());
     }
@@ -92,7 +73,6 @@ public class LookupBenchmarks
     public void Cleanup()
     {
         session.Dispose();
-        engine.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        Directory.Delete(dataDir, recursive: true);
+        store.Dispose();
     }
 }

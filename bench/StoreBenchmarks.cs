@@ -17,8 +17,7 @@ namespace Cdp.Bench;
 public class StoreBenchmarks
 {
     const int Profiles = 10_000;
-    string dataDir = "";
-    ProfileEngine engine = null!;
+    BenchmarkStore store = null!;
     EngineSession session = null!;
     readonly WriteCommand update = new();
     readonly ArrayBufferWriter<byte> reply = new(64 * 1024);
@@ -28,25 +27,11 @@ public class StoreBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        dataDir = Path.Combine(Path.GetTempPath(), "cdp-bench-" + Guid.NewGuid().ToString("N"));
-        var options = new CdpOptions { DataDir = dataDir };
-        options.Store.IndexBytes = 1 << 20;
-        options.Store.MemoryBytes = 1 << 27;
-        options.Store.CheckpointIntervalSeconds = 0;
-        engine = ProfileEngine.Open(options, TimeProvider.System, NullLogger.Instance);
-        session = engine.NewSession();
+        store = new BenchmarkStore(Profiles, 1 << 27);
+        session = store.Engine.NewSession();
         emails = new byte[Profiles][];
-        var command = new WriteCommand();
         for (int i = 0; i < Profiles; i++)
-        {
-            command.Reset();
-            command.Kind = WriteKind.Identify;
-            command.AddIdentifier("email", $"user{i}@example.com", "identifiers.email");
-            for (int t = 0; t < 20; t++)
-                command.AddTrait($"trait{t}", t % 3 == 0 ? TraitValue.Int(i * t) : TraitValue.String($"value-{t}-{i}"), "traits");
-            session.Write(command);
-            emails[i] = System.Text.Encoding.UTF8.GetBytes($"user{i}@example.com");
-        }
+            emails[i] = System.Text.Encoding.UTF8.GetBytes(BenchmarkStore.Email(i));
         update.Kind = WriteKind.Identify;
         update.AddIdentifier("email", "user7@example.com", "identifiers.email");
         update.AddTrait("trait1", TraitValue.String("changed"), "traits");
@@ -80,7 +65,6 @@ public class StoreBenchmarks
     public void Cleanup()
     {
         session.Dispose();
-        engine.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        Directory.Delete(dataDir, recursive: true);
+        store.Dispose();
     }
 }
