@@ -195,7 +195,11 @@ public sealed class MalformedInputTests : IAsyncLifetime
         var before = await SnapshotAsync();
         using var content = new ByteArrayContent(c.Body);
         content.Headers.ContentType = new("application/json");
-        using var response = await server.Http.PostAsync(c.Path, content);
+        // Expect: 100-continue lets the server refuse an oversized body before the client sends it;
+        // otherwise the client may still be writing when the 413 closes the connection (broken pipe).
+        using var request = new HttpRequestMessage(HttpMethod.Post, c.Path) { Content = content };
+        request.Headers.ExpectContinue = true;
+        using var response = await server.Http.SendAsync(request);
         Assert.Equal(c.Status, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
