@@ -142,9 +142,10 @@ public sealed class StorageTests
                         await Post(server, "/v1/track", $$$"""{"userId":"lc-{{{i}}}","event":"Round {{{round}}}","properties":{"i":{{{i}}}}}""");
                     var metadata = await server.Engine.CheckpointAsync();
                     Assert.NotNull(metadata);
-                    // The first checkpoint writes the index too; the next ones only the log (incremental
-                    // snapshots add a delta to the previous snapshot and keep its token).
+                    // The first checkpoint writes the index too; the next ones only the log, each
+                    // under its own token, recovered with the first one's index.
                     Assert.Equal(round, metadata.LogCheckpointsSinceIndex);
+                    Assert.Equal(round == 0, metadata.IndexToken == metadata.LogToken);
                 }
                 for (int i = 0; i < 50; i++)
                     expected[$"lc-{i}"] = await server.Http.GetStringAsync($"/v1/profiles/user_id/lc-{i}");

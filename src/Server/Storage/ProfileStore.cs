@@ -87,12 +87,18 @@ public sealed class ProfileStore : IDisposable
     }
 
     /// <summary>
-    /// Takes a log-only snapshot checkpoint, incremental when FASTER can (only records changed since
-    /// the last snapshot are written), recovered together with the last index checkpoint.
+    /// Takes a log-only snapshot checkpoint, recovered together with the last index checkpoint.
     /// </summary>
+    /// <remarks>
+    /// Not incremental: an incremental snapshot adds a delta to the previous snapshot's folder under
+    /// the same token, and recovery by token restores the newest delta in it. After a crash between a
+    /// delta and its metadata, the store would hold writes newer than the id counters and journal
+    /// position the metadata names (ids handed out again). A new token per snapshot keeps recovery
+    /// exactly at the checkpoint the metadata describes.
+    /// </remarks>
     public async Task<Guid?> TakeLogCheckpointAsync(CancellationToken cancellationToken)
     {
-        var (success, token) = await Kv.TakeHybridLogCheckpointAsync(CheckpointType.Snapshot, tryIncremental: true, cancellationToken).ConfigureAwait(false);
+        var (success, token) = await Kv.TakeHybridLogCheckpointAsync(CheckpointType.Snapshot, tryIncremental: false, cancellationToken).ConfigureAwait(false);
         return success ? token : null;
     }
 
