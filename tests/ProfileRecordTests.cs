@@ -86,4 +86,19 @@ public sealed class ProfileRecordTests
             Assert.False(ProfileRecord.IsValid(shortened));
         }
     }
+
+    [Fact]
+    public void A_name_id_beyond_u16_is_invalid_not_an_exception()
+    {
+        var record = Merge([], Delta(b => b.AddTrait(1, TraitValue.Null), 1, 10, 10)).ToArray();
+        // The trait's name id is the first byte after the header: make it the varint of 2^17.
+        var damaged = new byte[record.Length + 2];
+        record.AsSpan(0, ProfileRecord.HeaderSize).CopyTo(damaged);
+        damaged[ProfileRecord.HeaderSize] = 0x80;
+        damaged[ProfileRecord.HeaderSize + 1] = 0x80;
+        damaged[ProfileRecord.HeaderSize + 2] = 0x08;
+        record.AsSpan(ProfileRecord.HeaderSize + 1).CopyTo(damaged.AsSpan(ProfileRecord.HeaderSize + 3));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(damaged.AsSpan(8), (uint)damaged.Length);
+        Assert.False(ProfileRecord.IsValid(damaged));
+    }
 }

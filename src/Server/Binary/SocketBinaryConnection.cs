@@ -183,7 +183,9 @@ sealed class SocketBinaryConnection
         int frameBytes = received >= FrameHeader.Size
             ? (int)Math.Min(FrameHeader.Size + (long)BinaryPrimitives.ReadUInt32LittleEndian(receiveBuffer), maxFrameBytes)
             : 0;
-        int wanted = Math.Max(Math.Max(frameBytes, received + 1), InitialReceiveBytes);
+        // Grow at most to twice what has actually arrived: a header that announces a large body costs
+        // nothing until the body's bytes come in, so idle or hostile sockets cannot reserve memory.
+        int wanted = Math.Max(Math.Max(Math.Min(frameBytes, 2 * received), received + 1), InitialReceiveBytes);
         bool tooSmall = wanted > receiveBuffer.Length;
         bool oversized = receiveBuffer.Length > InitialReceiveBytes && wanted <= InitialReceiveBytes;
         if (!tooSmall && !oversized)

@@ -26,7 +26,7 @@ public sealed class ProfileEngine : IAsyncDisposable
     Task? checkpointLoop;
     CheckpointMetadata? lastCheckpoint;
 
-    /// <summary>Log-only checkpoints between two full (index + log) ones.</summary>
+    /// <summary>One checkpoint in this many is full (index + log); the others write only the log.</summary>
     public const int LogCheckpointsPerIndexCheckpoint = 10;
     long lastMasterId;
     long lastSeq;
@@ -259,7 +259,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             var started = Time.GetTimestamp();
             // Recovery needs an index checkpoint older than the log checkpoint; the index is large and
             // changes little, so most checkpoints write only the log and reuse the last index.
-            bool full = lastCheckpoint is null || lastCheckpoint.LogCheckpointsSinceIndex >= LogCheckpointsPerIndexCheckpoint;
+            bool full = lastCheckpoint is null || lastCheckpoint.LogCheckpointsSinceIndex + 1 >= LogCheckpointsPerIndexCheckpoint;
             var token = full
                 ? await Store.TakeFullCheckpointAsync(cancellationToken).ConfigureAwait(false)
                 : await Store.TakeLogCheckpointAsync(cancellationToken).ConfigureAwait(false);

@@ -143,7 +143,16 @@ public sealed class WriteJournal : IDisposable
                 return;
             batch = inFlight is not null && address < inFlightUntil ? inFlight.Task : nextBatch.Task;
         }
-        await batch.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await batch.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (JournalFailedException) when (log.CommittedUntilAddress > address)
+        {
+            // The journal failed or closed after this entry became durable (the final commit at
+            // shutdown): the write is kept, so it is acknowledged.
+            return;
+        }
         if (log.CommittedUntilAddress <= address)
             throw new JournalFailedException(failure ?? new InvalidOperationException($"commit finished below address {address}"));
     }

@@ -67,7 +67,7 @@ public static class ProfileRecord
             while (reader.NextEvent(out _)) { }
             return reader.Position == used;
         }
-        catch (Exception e) when (e is ArgumentOutOfRangeException or IndexOutOfRangeException)
+        catch (Exception e) when (e is ArgumentOutOfRangeException or IndexOutOfRangeException or OverflowException)
         {
             return false;
         }
@@ -158,6 +158,9 @@ public static class ProfileRecord
             events++;
         }
 
+        // Counts are u16 in the header: a merge past that is refused like one past the size limit.
+        if (identifiers > ushort.MaxValue || traits > ushort.MaxValue || events > ushort.MaxValue)
+            return -1;
         int used = w.Position;
         WriteHeader(destination, identifiers, traits, events, used, MasterId(current),
             Math.Max(LastSeq(current), LastSeq(delta)),
