@@ -17,8 +17,6 @@ namespace Cdp.Client;
 /// </remarks>
 public static class ValueDecoder
 {
-    private const long MinUnixSeconds = -62_135_596_800; // 0001-01-01T00:00:00Z, the earliest DateTimeOffset
-    private const long MaxUnixSeconds = 253_402_300_799; // 9999-12-31T23:59:59Z, the latest
 
     /// <summary>
     /// Reads one value. <paramref name="level"/> is the nesting level a map or array would occupy (the body map is
@@ -127,35 +125,12 @@ public static class ValueDecoder
         if (header.TypeCode != ReservedMessagePackExtensionTypeCode.DateTime)
             throw new InvalidDataException($"Extension type {header.TypeCode} is not used by protocol v1 (only -1, timestamp).");
 
-        Span<byte> data = stackalloc byte[12];
-        if (header.Length is not (4 or 8 or 12))
+        if (header.Length > 12)
             throw new InvalidDataException($"A timestamp has 4, 8 or 12 data bytes, not {header.Length}.");
-        ReadOnlySequence<byte> raw = reader.ReadRaw(header.Length);
-        data = data[..(int)header.Length];
-        raw.CopyTo(data);
-
-        long seconds;
-        uint nanoseconds;
-        switch (data.Length)
-        {
-            case 4:
-                seconds = BinaryPrimitives.ReadUInt32BigEndian(data);
-                nanoseconds = 0;
-                break;
-            case 8:
-                ulong packed = BinaryPrimitives.ReadUInt64BigEndian(data);
-                nanoseconds = (uint)(packed >> 34);
-                seconds = (long)(packed & ((1UL << 34) - 1));
-                break;
-            default:
-                nanoseconds = BinaryPrimitives.ReadUInt32BigEndian(data);
-                seconds = BinaryPrimitives.ReadInt64BigEndian(data[4..]);
-                break;
-        }
-        if (nanoseconds >= 1_000_000_000)
-            throw new InvalidDataException($"Timestamp nanoseconds {nanoseconds} are not below 1,000,000,000.");
-        if (seconds < MinUnixSeconds || seconds > MaxUnixSeconds)
-            throw new InvalidDataException($"Timestamp {seconds} s since 1970 is outside the years 1 to 9999.");
+        Span<byte> data = stackalloc byte[(int)header.Length];
+        reader.ReadRaw(header.Length).CopyTo(data);
+        if (MessagePackTimestamp.TryDecode(data, out long seconds, out uint nanoseconds) is { } problem)
+            throw new InvalidDataException($"Not a valid timestamp: {problem}.");
         return DateTimeOffset.UnixEpoch.AddTicks(seconds * TimeSpan.TicksPerSecond + nanoseconds / 100);
     }
 

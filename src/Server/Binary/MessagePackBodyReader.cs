@@ -104,36 +104,14 @@ public static class MessagePackBodyReader
         if (reader.NextMessagePackType != MessagePackType.Extension)
             throw WrongType(field, "a timestamp (extension type -1)", reader.NextMessagePackType);
         var header = reader.ReadExtensionFormatHeader();
-        if (header.TypeCode != -1)
+        if (header.TypeCode != MessagePackTimestamp.TypeCode)
             throw EngineException.BadRequest(ErrorCode.WrongType, $"{field} is an extension of type {header.TypeCode}; only timestamps (type -1) are accepted.", field);
-        if (header.Length is not (4 or 8 or 12))
+        if (header.Length > 12)
             throw EngineException.BadRequest(ErrorCode.InvalidTimestamp, $"{field} has a timestamp of {header.Length} bytes; timestamps are 4, 8 or 12 bytes.", field);
-        Span<byte> data = stackalloc byte[12];
-        var raw = reader.ReadRaw(header.Length);
-        System.Buffers.BuffersExtensions.CopyTo(raw, data);
-        long seconds;
-        uint nanoseconds;
-        switch (header.Length)
-        {
-            case 4:
-                seconds = BinaryPrimitives.ReadUInt32BigEndian(data);
-                nanoseconds = 0;
-                break;
-            case 8:
-                ulong v = BinaryPrimitives.ReadUInt64BigEndian(data);
-                nanoseconds = (uint)(v >> 34);
-                seconds = (long)(v & 0x3_FFFF_FFFFUL);
-                break;
-            default:
-                nanoseconds = BinaryPrimitives.ReadUInt32BigEndian(data);
-                seconds = BinaryPrimitives.ReadInt64BigEndian(data[4..]);
-                break;
-        }
-        if (nanoseconds >= 1_000_000_000)
-            throw EngineException.BadRequest(ErrorCode.InvalidTimestamp, $"{field} has {nanoseconds} nanoseconds; must be below 1,000,000,000.", field);
-        const long MinSeconds = -62_135_596_800, MaxSeconds = 253_402_300_799; // years 1 and 9999
-        if (seconds is < MinSeconds or > MaxSeconds)
-            throw EngineException.BadRequest(ErrorCode.InvalidTimestamp, $"{field} is outside the years 1 to 9999.", field);
+        Span<byte> data = stackalloc byte[(int)header.Length];
+        System.Buffers.BuffersExtensions.CopyTo(reader.ReadRaw(header.Length), data);
+        if (MessagePackTimestamp.TryDecode(data, out long seconds, out uint nanoseconds) is { } problem)
+            throw EngineException.BadRequest(ErrorCode.InvalidTimestamp, $"{field} is not a valid timestamp: {problem}.", field);
         return seconds * 1000 + nanoseconds / 1_000_000;
     }
 
