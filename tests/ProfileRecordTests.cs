@@ -82,7 +82,10 @@ public sealed class ProfileRecordTests
         for (int cut = ProfileRecord.HeaderSize; cut < record.Length; cut++)
         {
             var shortened = record[..cut];
-            // Claim the full length: the reader must notice the entries run past the end.
+            Assert.False(ProfileRecord.IsValid(shortened));
+            // Even when the header claims exactly the bytes that are there, the entries its counts
+            // promise run past the end, and the reader must notice.
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(shortened.AsSpan(8), (uint)cut);
             Assert.False(ProfileRecord.IsValid(shortened));
         }
     }
