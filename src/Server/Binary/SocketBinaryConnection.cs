@@ -42,8 +42,15 @@ sealed class SocketBinaryConnection
     readonly CancellationToken stopping;
     readonly CancellationToken aborted;
     readonly SocketReplyBuffer replies = new();
+    /// <summary>
+    /// Batches a connection may process back to back, each on bytes that were already waiting,
+    /// before it yields its thread (see <see cref="RunAsync"/>).
+    /// </summary>
+    const int MaxBatchesInARow = 4;
+
     byte[] receiveBuffer;
     int received;
+    int batchesInARow;
     int consumed;
 
     /// <summary>
@@ -81,7 +88,20 @@ sealed class SocketBinaryConnection
             while (!stopping.IsCancellationRequested)
             {
                 EnsureRoomForNextFrame();
-                int n = await socket.ReceiveAsync(receiveBuffer.AsMemory(received), SocketFlags.None, stopping);
+                var receive = socket.ReceiveAsync(receiveBuffer.AsMemory(received), SocketFlags.None, stopping);
+                if (!receive.IsCompleted)
+                {
+                    batchesInARow = 0;
+                }
+                else if (++batchesInARow >= MaxBatchesInARow)
+                {
+                    // A pipelining client always has the next bytes waiting, so without this the
+                    // loop would never give the thread back: with inline socket completions that
+                    // thread is the epoll thread of every other connection on it.
+                    batchesInARow = 0;
+                    await Task.Yield();
+                }
+                int n = await receive;
                 if (n == 0)
                 {
                     if (received > consumed)
