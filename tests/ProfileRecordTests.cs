@@ -11,13 +11,13 @@ public sealed class ProfileRecordTests
     {
         var builder = new ProfileRecordBuilder();
         fill(builder);
-        return builder.Build(7, seq, receivedAt, eventTime).ToArray();
+        return builder.Build(7, seq, receivedAt, eventTime, source: -1).ToArray();
     }
 
     static byte[] Merge(byte[] current, byte[] delta)
     {
         var destination = new byte[64 * 1024];
-        int n = ProfileRecord.Merge(current, delta, destination);
+        int n = ProfileRecord.Merge(current, delta, destination, Cdp.Server.Computed.ComputedTraitCatalog.Empty);
         Assert.True(n > 0);
         Assert.True(ProfileRecord.IsValid(destination.AsSpan(0, n)));
         return destination[..n];

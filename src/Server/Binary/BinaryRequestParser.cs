@@ -108,6 +108,12 @@ public static class BinaryRequestParser
                     throw Duplicate("messageId");
                 command.MessageId = ReadString(ref reader, "messageId", ProtocolLimits.MaxIdentifierBytes);
             }
+            else if (key.SequenceEqual("source"u8))
+            {
+                if (command.Source is not null)
+                    throw Duplicate("source");
+                command.Source = ReadString(ref reader, "source", ProtocolLimits.MaxNameBytes);
+            }
             else
                 throw Unknown(key);
         }

@@ -31,13 +31,29 @@ public static class BinaryResponseWriter
     public static void WriteResult(IBufferWriter<byte> output, in WriteResult result)
     {
         var w = new MessagePackWriter(output);
-        w.WriteMapHeader(3);
+        w.WriteMapHeader(result.Rejected is null ? 3 : 4);
         w.WriteString("id"u8);
         WriteId(ref w, result.MasterId);
         w.WriteString("created"u8);
         w.Write(result.Created);
         w.WriteString("duplicate"u8);
         w.Write(result.Duplicate);
+        if (result.Rejected is { } rejected)
+        {
+            // Only with Traits:PartialWrites: what was left out, in the shape of an error body.
+            w.WriteString("rejected"u8);
+            w.WriteArrayHeader(rejected.Count);
+            foreach (var r in rejected)
+            {
+                w.WriteMapHeader(3);
+                w.WriteString("code"u8);
+                w.Write(r.Code);
+                w.WriteString("message"u8);
+                w.Write(r.Detail);
+                w.WriteString("field"u8);
+                w.Write(r.Field);
+            }
+        }
         w.Flush();
     }
 
@@ -63,7 +79,10 @@ public static class BinaryResponseWriter
     {
         var w = new MessagePackWriter(output);
         var record = view.Record;
-        w.WriteMapHeader(6);
+        // "computed" is present only when the server has computed traits, so that servers without
+        // them answer exactly as protocol v1 first shipped.
+        bool withComputed = view.HasComputedTraits;
+        w.WriteMapHeader(withComputed ? 7 : 6);
         w.WriteString("id"u8);
         WriteId(ref w, view.MasterId);
 
@@ -120,6 +139,18 @@ public static class BinaryResponseWriter
             TraitValueCodec.WriteTimestamp(ref w, e.First);
             w.WriteString("last"u8);
             TraitValueCodec.WriteTimestamp(ref w, e.Last);
+        }
+
+        if (withComputed)
+        {
+            w.WriteString("computed"u8);
+            var computed = view.ComputedValues;
+            w.WriteMapHeader(computed.Count);
+            while (computed.Next(out var value))
+            {
+                w.WriteString(view.ComputedNameOf(value.NameId));
+                WriteTraitValue(ref w, value);
+            }
         }
 
         w.WriteString("createdAt"u8);

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 using Cdp.Protocol;
+using Cdp.Server.Computed;
 using Cdp.Server.Identity;
 using Cdp.Server.Journal;
 using Cdp.Server.Profiles;
@@ -37,7 +38,7 @@ public sealed unsafe class EngineSession : IDisposable
         this.engine = engine;
         session = engine.Store.NewSession();
         recordBuffer = GC.AllocateArray<byte>(engine.Options.Store.MaxProfileBytes * 2, pinned: true);
-        view = new ProfileView(engine.Schema, engine.IdentifierTypes);
+        view = new ProfileView(engine.Schema, engine.IdentifierTypes, engine.Computed, engine.Time);
     }
 
     /// <summary>
@@ -51,7 +52,7 @@ public sealed unsafe class EngineSession : IDisposable
         engine.EnsureWritable();
         long receivedAt = engine.NowUnixMs();
         long eventTime = command.Timestamp ?? receivedAt;
-        Prepare(command);
+        var rejected = Prepare(command);
 
         stripes.Clear();
         foreach (var (type, value, _) in identifiers)
@@ -67,7 +68,7 @@ public sealed unsafe class EngineSession : IDisposable
             try
             {
                 if (command.MessageId is { } mid && TryReadMasterId(DedupeKey(mid), out var previous))
-                    return new WriteResult(previous, Created: false, Duplicate: true, engine.Journal.TailAddress - 1);
+                    return new WriteResult(previous, Created: false, Duplicate: true, engine.Journal.TailAddress - 1, rejected);
 
                 ulong master = 0;
                 for (int i = 0; i < identifiers.Count; i++)
@@ -108,7 +109,8 @@ public sealed unsafe class EngineSession : IDisposable
                     throw EngineException.BadRequest(ErrorCode.TooLong,
                         $"the write takes {journalBuffer.WrittenCount} bytes in the journal; at most {engine.Journal.MaxEntryBytes} fit (Journal:PageBytes).", "body");
 
-                var delta = BuildDelta(command, master, seq, receivedAt, eventTime);
+                // Built from the journal entry, exactly as replay will build it: replay equals live.
+                var delta = BuildDelta(entry);
                 ApplyDelta(master, delta, replay: false);
                 foreach (var (type, value, known) in identifiers)
                     if (!known)
@@ -117,7 +119,7 @@ public sealed unsafe class EngineSession : IDisposable
                     UpsertMasterId(DedupeKey(id), master);
 
                 long address = AppendJournal();
-                return new WriteResult(master, created, Duplicate: false, address);
+                return new WriteResult(master, created, Duplicate: false, address, rejected);
             }
             finally
             {
@@ -134,14 +136,7 @@ public sealed unsafe class EngineSession : IDisposable
     /// <summary>Re-applies a journalled write at start-up; writes already in the checkpoint change nothing.</summary>
     internal void Replay(JournalEntry e)
     {
-        builder.Reset();
-        foreach (var (type, value) in e.Identifiers)
-            builder.AddIdentifier(type, value);
-        foreach (var (name, value) in e.Traits)
-            builder.AddTrait(engine.Schema.Intern(name, "traits." + name), value);
-        if (e.Event is { } ev)
-            builder.AddEvent(engine.Schema.Intern(ev, "event"), e.EventTime);
-        var delta = builder.Build(e.MasterId, e.Seq, e.ReceivedAt, e.EventTime);
+        var delta = BuildDelta(e);
         ApplyDelta(e.MasterId, delta, replay: true);
         foreach (var (type, value) in e.Identifiers)
             UpsertMasterId(IdentityKey(type, value), e.MasterId);
@@ -194,7 +189,11 @@ public sealed unsafe class EngineSession : IDisposable
         return view;
     }
 
-    void Prepare(WriteCommand command)
+    /// <summary>
+    /// Validates and normalises the command before any lock is taken; throws on the first problem,
+    /// except wrongly typed traits under <c>Traits:PartialWrites</c>, which are removed and returned.
+    /// </summary>
+    List<TraitRejection>? Prepare(WriteCommand command)
     {
         identifiers.Clear();
         traitIds.Clear();
@@ -225,25 +224,73 @@ public sealed unsafe class EngineSession : IDisposable
             throw EngineException.BadRequest(ErrorCode.UnknownField, "identify carries no event or properties.", "event");
         if (command.Timestamp is { } ts && (ts < MinTimestamp || ts > MaxTimestamp))
             throw EngineException.BadRequest(ErrorCode.InvalidTimestamp, "timestamp must be between year 1 and 9999.", "timestamp");
+        if (command.Source is { } source)
+        {
+            if (source.Length == 0)
+                throw EngineException.BadRequest(ErrorCode.Malformed, "source must not be empty.", "source");
+            if (Encoding.UTF8.GetByteCount(source) > ProtocolLimits.MaxNameBytes)
+                throw EngineException.BadRequest(ErrorCode.TooLong, $"source is limited to {ProtocolLimits.MaxNameBytes} UTF-8 bytes.", "source");
+        }
+        List<TraitRejection>? rejected = null;
+        var declared = engine.DeclaredTraits;
+        if (declared.Count > 0)
+        {
+            for (int i = 0; i < command.Traits.Count; i++)
+            {
+                var (name, value) = command.Traits[i];
+                if (declared.Check(name, ref value) is not { } problem)
+                {
+                    command.Traits[i] = (name, value);
+                    continue;
+                }
+                if (!declared.PartialWrites)
+                    throw EngineException.BadRequest(ErrorCode.WrongType, problem + " Nothing was written.", "traits." + name);
+                (rejected ??= []).Add(new TraitRejection("traits." + name, ErrorCode.WrongType, problem));
+                command.Traits.RemoveAt(i--);
+            }
+        }
         // Names are interned last: an interned name is harmless even if the write fails later.
         foreach (var (name, value) in command.Traits)
             traitIds.Add((engine.Schema.Intern(name, "traits." + name), value));
+        if (command.Source is { } s)
+            engine.Schema.Intern(SourcePrefix + s, "source");
+        return rejected;
     }
 
     static readonly long MinTimestamp = DateTimeOffset.MinValue.ToUnixTimeMilliseconds();
     static readonly long MaxTimestamp = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
 
-    ReadOnlySpan<byte> BuildDelta(WriteCommand command, ulong master, ulong seq, long receivedAt, long eventTime)
+    /// <summary>
+    /// The delta record of a journalled write: identifiers, traits with their source, the event's
+    /// counter and its contribution to every computed trait that selects it. A pure function of
+    /// the entry and the configuration, used by the live path and by replay alike.
+    /// </summary>
+    ReadOnlySpan<byte> BuildDelta(JournalEntry e)
     {
         builder.Reset();
-        foreach (var (type, value, _) in identifiers)
+        foreach (var (type, value) in e.Identifiers)
             builder.AddIdentifier(type, value);
-        foreach (var (id, value) in traitIds)
-            builder.AddTrait(id, value);
-        if (command.Kind == WriteKind.Track)
-            builder.AddEvent(engine.Schema.Intern(command.Event!, "event"), eventTime);
-        return builder.Build(master, seq, receivedAt, eventTime);
+        foreach (var (name, value) in e.Traits)
+            builder.AddTrait(engine.Schema.Intern(name, "traits." + name), value);
+        if (e.Event is { } ev)
+        {
+            builder.AddEvent(engine.Schema.Intern(ev, "event"), e.EventTime);
+            // A source's clock running ahead must not put an event into a future bucket.
+            long time = Math.Min(e.EventTime, e.ReceivedAt);
+            var computed = engine.Computed;
+            for (int i = 0; i < computed.Traits.Count; i++)
+            {
+                var d = computed.Traits[i];
+                if (d.Selects(ev, e.Properties))
+                    builder.AddComputed(computed.StorageIdOf(i), d, time, d.PropertyValue(e.Properties));
+            }
+        }
+        int source = e.Source is null ? -1 : engine.Schema.Intern(SourcePrefix + e.Source, "source");
+        return builder.Build(e.MasterId, e.Seq, e.ReceivedAt, e.EventTime, source);
     }
+
+    /// <summary>Sources share the name registry with traits and events under this prefix.</summary>
+    internal const string SourcePrefix = "source:";
 
     void EncodeJournalEntry(WriteCommand command, ulong master, ulong seq, bool created, long receivedAt, long eventTime)
     {
@@ -255,6 +302,7 @@ public sealed unsafe class EngineSession : IDisposable
         entry.ReceivedAt = receivedAt;
         entry.EventTime = eventTime;
         entry.MessageId = command.MessageId;
+        entry.Source = command.Source;
         foreach (var (type, value, _) in identifiers)
             entry.Identifiers.Add((type, value));
         entry.Traits.AddRange(command.Traits);

@@ -1,3 +1,4 @@
+using Cdp.Server.Computed;
 using System.Collections.Concurrent;
 using Cdp.Protocol;
 using Cdp.Server.Hosting;
@@ -46,8 +47,10 @@ public sealed class ProfileEngine : IAsyncDisposable
         {
             IdentifierTypes = new IdentifierTypes(options.Identity.Types);
             Normalizer = new IdentifierNormalizer(options.Identity.DefaultCountryCode);
+            DeclaredTraits = DeclaredTraits.Create(options.Traits);
             Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
-            Store = new ProfileStore(dataDir, options.Store, logger);
+            Computed = ComputedTraitCatalog.Create(options, Schema);
+            Store = new ProfileStore(dataDir, options.Store, Computed, logger);
             Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
                 options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger);
         }
@@ -91,6 +94,10 @@ public sealed class ProfileEngine : IAsyncDisposable
     public IdentifierNormalizer Normalizer { get; }
     /// <summary>Trait and event name registry.</summary>
     public SchemaRegistry Schema { get; }
+    /// <summary>Declared trait types.</summary>
+    public DeclaredTraits DeclaredTraits { get; }
+    /// <summary>Computed and derived traits.</summary>
+    public ComputedTraitCatalog Computed { get; }
     /// <summary>The FASTER store.</summary>
     public ProfileStore Store { get; }
     /// <summary>The write-ahead journal.</summary>

@@ -1,3 +1,5 @@
+using System.Text;
+using Cdp.Server.Computed;
 using Cdp.Server.Identity;
 using Cdp.Server.Profiles;
 using Cdp.Server.Schema;
@@ -13,21 +15,35 @@ public sealed class ProfileView
 {
     readonly SchemaRegistry schema;
     readonly IdentifierTypes identifierTypes;
+    readonly ComputedTraitCatalog catalog;
+    readonly TimeProvider time;
     readonly HashSet<ushort> projectedTraits = [];
+    readonly bool[] projectedComputed;
     byte[] record = [];
     int length;
     bool projected;
+    // Computed and derived values of the current record, evaluated once per read on first use:
+    // trait entries whose name id is the catalog index (see ComputedValues).
+    readonly byte[] computedBuffer;
+    int computedLength = -1;
+    int computedCount;
 
-    internal ProfileView(SchemaRegistry schema, IdentifierTypes identifierTypes)
+    internal ProfileView(SchemaRegistry schema, IdentifierTypes identifierTypes, ComputedTraitCatalog catalog, TimeProvider time)
     {
         this.schema = schema;
         this.identifierTypes = identifierTypes;
+        this.catalog = catalog;
+        this.time = time;
+        projectedComputed = new bool[catalog.Count];
+        // Per value at most: name varint 3, kind 1, source 1, time 1, payload (a string state value).
+        computedBuffer = new byte[catalog.Count * (8 + ComputedState.MaxValueBytes + 8)];
     }
 
     internal void Set(byte[] buffer, int used)
     {
         record = buffer;
         length = used;
+        computedLength = -1;
     }
 
     internal void SetProjection(IReadOnlyList<string>? fields)
@@ -37,15 +53,25 @@ public sealed class ProfileView
             return;
         projected = true;
         foreach (var f in fields)
-            if (schema.TryGetId(f, out var id))
+        {
+            if (f.StartsWith("computed.", StringComparison.Ordinal))
+            {
+                int index = catalog.IndexOf(f.AsSpan(9));
+                if (index >= 0)
+                    projectedComputed[index] = true;
+            }
+            else if (schema.TryGetId(f, out var id))
                 projectedTraits.Add(id);
+        }
     }
 
     /// <summary>Shows every trait (the default after a read).</summary>
     public void ProjectAll()
     {
         projectedTraits.Clear();
+        Array.Clear(projectedComputed);
         projected = false;
+        computedLength = -1;
     }
 
     /// <summary>
@@ -55,7 +81,19 @@ public sealed class ProfileView
     public void ProjectTo(ReadOnlySpan<byte> utf8Name)
     {
         projected = true;
-        if (schema.TryGetId(utf8Name, out var id))
+        computedLength = -1;
+        if (utf8Name.StartsWith("computed."u8))
+        {
+            var name = utf8Name[9..];
+            Span<char> chars = stackalloc char[Cdp.Protocol.ProtocolLimits.MaxNameBytes];
+            if (name.Length <= chars.Length && Encoding.UTF8.TryGetChars(name, chars, out int n))
+            {
+                int index = catalog.IndexOf(chars[..n]);
+                if (index >= 0)
+                    projectedComputed[index] = true;
+            }
+        }
+        else if (schema.TryGetId(utf8Name, out var id))
             projectedTraits.Add(id);
     }
 
@@ -71,6 +109,100 @@ public sealed class ProfileView
 
     /// <summary>Whether the caller may see this trait.</summary>
     public bool Includes(ushort nameId) => !projected || projectedTraits.Contains(nameId);
+
+    /// <summary>Whether the caller may see the computed or derived value at catalog index <paramref name="index"/>.</summary>
+    public bool IncludesComputed(int index) => !projected || projectedComputed[index];
+
+    /// <summary>
+    /// The computed and derived values the caller may see, as of now, that have a value (a trait
+    /// with no data in its window is absent, except counts and sums, which are 0). Evaluated on the
+    /// first call after a read; walk them with <see cref="ComputedValueReader"/>.
+    /// </summary>
+    public ComputedValueReader ComputedValues
+    {
+        get
+        {
+            if (computedLength < 0)
+                EvaluateComputed();
+            return new ComputedValueReader(computedBuffer.AsSpan(0, computedLength), computedCount);
+        }
+    }
+
+    /// <summary>Whether the server has computed or derived traits configured.</summary>
+    public bool HasComputedTraits => catalog.Count > 0;
+
+    /// <summary>UTF-8 name of a computed or derived value.</summary>
+    public ReadOnlySpan<byte> ComputedNameOf(int index) => catalog.Utf8NameOf(index);
+
+    /// <summary>Name of a computed or derived value.</summary>
+    public string ComputedNameStringOf(int index) => catalog.NameOf(index);
+
+    /// <summary>Name of a trait's source (<see cref="TraitEntry.Source"/>), or null for none.</summary>
+    public string? SourceNameOf(int source) => source < 0 ? null : schema.GetName((ushort)source)[EngineSession.SourcePrefix.Length..];
+
+    void EvaluateComputed()
+    {
+        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var w = new SpanWriter(computedBuffer, 0);
+        int count = 0;
+        int traits = catalog.Traits.Count;
+        // Timestamps of first/last values, for derived values that read them.
+        Span<long> timestamps = traits <= 128 ? stackalloc long[traits] : new long[traits];
+        timestamps.Fill(long.MinValue);
+        var r = new ProfileRecordReader(Record);
+        while (r.NextComputed(out var storageId, out var state))
+        {
+            if (catalog.ByStorageId(storageId) is not { } d)
+                continue;
+            int index = catalog.IndexOf(d.Name);
+            var value = ComputedState.Evaluate(d, state, now);
+            if (value.Kind == TraitKind.Timestamp)
+                timestamps[index] = value.Integer;
+            if (value.Kind != TraitKind.Null && IncludesComputed(index) && Append(ref w, index, value))
+                count++;
+        }
+        // Counts, sums and distinct counts of traits with no state yet read 0.
+        for (int i = 0; i < traits; i++)
+        {
+            var f = catalog.Traits[i].Function;
+            if (f is ComputedFunction.Count or ComputedFunction.Sum or ComputedFunction.DistinctCount
+                && IncludesComputed(i) && !HasState(catalog.StorageIdOf(i)) && Append(ref w, i, ComputedValue.OfNumber(0L)))
+                count++;
+        }
+        for (int i = 0; i < catalog.Derived.Count; i++)
+        {
+            int index = traits + i;
+            if (!IncludesComputed(index))
+                continue;
+            var derived = catalog.Derived[i];
+            long from = long.MinValue;
+            if (derived.FromComputed)
+                from = timestamps[catalog.IndexOf(derived.SourceName)];
+            else if (schema.TryGetId(derived.SourceName, out var traitId))
+            {
+                var tr = new ProfileRecordReader(Record);
+                while (tr.NextTrait(out var t))
+                    if (t.NameId == traitId && t.Kind == TraitKind.Timestamp)
+                        from = t.Integer;
+            }
+            if (from != long.MinValue && Append(ref w, index, ComputedValue.OfNumber(derived.DaysSince(from, now))))
+                count++;
+        }
+        computedLength = w.Position;
+        computedCount = count;
+    }
+
+    bool HasState(ushort storageId)
+    {
+        var r = new ProfileRecordReader(Record);
+        while (r.NextComputed(out var id, out _))
+            if (id == storageId)
+                return true;
+        return false;
+    }
+
+    static bool Append(ref SpanWriter w, int index, in ComputedValue value)
+        => w.TryWriteTraitHeader((ushort)index, value.Kind, 0, -1) && value.TryWritePayload(ref w);
 
     /// <summary>Number of traits the caller may see.</summary>
     public int CountProjectedTraits()
@@ -94,4 +226,32 @@ public sealed class ProfileView
 
     /// <summary>Name of an identifier type.</summary>
     public string IdentifierTypeStringOf(byte type) => identifierTypes.GetName(type);
+}
+
+/// <summary>Walks the computed values of a <see cref="ProfileView"/>: entries whose name id is the catalog index.</summary>
+public ref struct ComputedValueReader
+{
+    ReadOnlySpan<byte> rest;
+
+    internal ComputedValueReader(ReadOnlySpan<byte> entries, int count)
+    {
+        rest = entries;
+        Count = count;
+    }
+
+    /// <summary>Number of values.</summary>
+    public int Count { get; }
+
+    /// <summary>Reads the next value; <see cref="TraitEntry.NameId"/> is the catalog index.</summary>
+    public bool Next(out TraitEntry value)
+    {
+        if (rest.IsEmpty)
+        {
+            value = default;
+            return false;
+        }
+        value = TraitPayload.ReadEntry(rest, 0, out int length);
+        rest = rest[length..];
+        return true;
+    }
 }

@@ -44,6 +44,9 @@ public sealed class WriteCommand
     /// <summary>Idempotency key.</summary>
     public string? MessageId { get; set; }
 
+    /// <summary>Who sends the write (a CRM, a shop, an app); kept with each trait as its provenance.</summary>
+    public string? Source { get; set; }
+
     /// <summary>Clears the command for reuse.</summary>
     public void Reset()
     {
@@ -57,6 +60,7 @@ public sealed class WriteCommand
         Event = null;
         Timestamp = null;
         MessageId = null;
+        Source = null;
     }
 
     /// <summary>Adds an identifier; a type may appear once per write.</summary>

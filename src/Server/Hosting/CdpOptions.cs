@@ -38,6 +38,15 @@ public sealed class CdpOptions
     /// <summary>Identity settings.</summary>
     public IdentityOptions Identity { get; set; } = new();
 
+    /// <summary>Declared trait types.</summary>
+    public TraitsOptions Traits { get; set; } = new();
+
+    /// <summary>Computed traits by name (aggregates of events, optionally over sliding windows).</summary>
+    public Dictionary<string, ComputedTraitOptions> ComputedTraits { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Values derived at read time by name (days since a timestamp).</summary>
+    public Dictionary<string, DerivedTraitOptions> DerivedTraits { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>Checks every value and throws with the setting's name and the rule it breaks.</summary>
     public void Validate()
     {

@@ -55,7 +55,7 @@ public static class HttpEndpoints
         }
         if (await WaitForCommitAsync(engine, result.JournalAddress, http) is { } failed)
             return failed;
-        return Results.Json(new WriteResponse(result.MasterId.ToString(), result.Created, result.Duplicate));
+        return Results.Json(new WriteResponse(result.MasterId.ToString(), result.Created, result.Duplicate, Rejections(result)));
     }
 
     static async Task<IResult> BatchAsync(HttpContext http, ProfileEngine engine)
@@ -87,11 +87,11 @@ public static class HttpEndpoints
                     SegmentSpecReader.Read(message, type, command, prefix);
                     var r = session.Write(command);
                     commitAddress = Math.Max(commitAddress, r.JournalAddress);
-                    results.Add(new BatchItemResult(index, 200, r.MasterId.ToString(), r.Created, r.Duplicate, null));
+                    results.Add(new BatchItemResult(index, 200, r.MasterId.ToString(), r.Created, r.Duplicate, null, Rejections(r)));
                 }
                 catch (EngineException e)
                 {
-                    results.Add(new BatchItemResult(index, StatusCodeOf(e.Status), null, null, null, new BatchError(e.Code, e.Message, e.Field)));
+                    results.Add(new BatchItemResult(index, StatusCodeOf(e.Status), null, null, null, new BatchError(e.Code, e.Message, e.Field), null));
                 }
                 index++;
             }
@@ -105,7 +105,7 @@ public static class HttpEndpoints
         return Results.Json(new { results });
     }
 
-    static async Task<IResult> GetProfileAsync(HttpContext http, string type, string value, string? fields, string? purpose, ProfileEngine engine)
+    static async Task<IResult> GetProfileAsync(HttpContext http, string type, string value, string? fields, string? purpose, string? provenance, ProfileEngine engine)
     {
         var session = await engine.RentAsync(http.RequestAborted);
         try
@@ -115,8 +115,13 @@ public static class HttpEndpoints
             if (view is null)
                 return Results.Problem(statusCode: 404, title: "Not Found", detail: $"no profile is reachable from {type} '{value}'.",
                     extensions: new Dictionary<string, object?> { ["code"] = "not_found" });
+            bool withProvenance;
+            if (provenance is null)
+                withProvenance = false;
+            else if (!bool.TryParse(provenance, out withProvenance))
+                return Problem(EngineException.BadRequest(ErrorCode.WrongType, $"provenance must be true or false, not '{provenance}'.", "provenance"));
             var buffer = new ArrayBufferWriter<byte>(1024);
-            ProfileJsonWriter.Write(buffer, view);
+            ProfileJsonWriter.Write(buffer, view, withProvenance);
             return Results.Bytes(buffer.WrittenMemory.ToArray(), "application/json");
         }
         catch (EngineException e)
@@ -209,16 +214,21 @@ public static class HttpEndpoints
         type: "https://cdp.dev/errors/" + e.Code,
         extensions: new Dictionary<string, object?> { ["code"] = e.Code, ["field"] = e.Field });
 
-    sealed record WriteResponse(string Id, bool Created, bool Duplicate);
+    static BatchError[]? Rejections(in WriteResult r) => r.Rejected?.Select(x => new BatchError(x.Code, x.Detail, x.Field)).ToArray();
+
+    sealed record WriteResponse(string Id, bool Created, bool Duplicate, BatchError[]? Rejected);
     sealed record BatchError(string Code, string Message, string? Field);
-    sealed record BatchItemResult(int Index, int Status, string? Id, bool? Created, bool? Duplicate, BatchError? Error);
+    sealed record BatchItemResult(int Index, int Status, string? Id, bool? Created, bool? Duplicate, BatchError? Error, BatchError[]? Rejected);
 }
 
 /// <summary>Writes a <see cref="ProfileView"/> as JSON, in the same shape as the binary GetProfile reply.</summary>
 public static class ProfileJsonWriter
 {
-    /// <summary>Writes the profile.</summary>
-    public static void Write(IBufferWriter<byte> output, ProfileView view)
+    /// <summary>
+    /// Writes the profile. With <paramref name="provenance"/> each trait is an object
+    /// <c>{"value": ..., "source": ..., "time": ...}</c>: the value, who wrote it and the event time it holds.
+    /// </summary>
+    public static void Write(IBufferWriter<byte> output, ProfileView view, bool provenance = false)
     {
         using var w = new Utf8JsonWriter(output);
         var record = view.Record;
@@ -249,23 +259,29 @@ public static class ProfileJsonWriter
             if (!view.Includes(trait.NameId))
                 continue;
             w.WritePropertyName(view.NameOf(trait.NameId));
-            switch (trait.Kind)
+            if (!provenance)
             {
-                case TraitKind.Null: w.WriteNullValue(); break;
-                case TraitKind.False: w.WriteBooleanValue(false); break;
-                case TraitKind.True: w.WriteBooleanValue(true); break;
-                case TraitKind.Int: w.WriteNumberValue(trait.Integer); break;
-                case TraitKind.Double: w.WriteNumberValue(trait.Number); break;
-                case TraitKind.Timestamp: w.WriteStringValue(DateTimeOffset.FromUnixTimeMilliseconds(trait.Integer)); break;
-                case TraitKind.String: w.WriteStringValue(trait.Utf8); break;
-                case TraitKind.StringList:
-                    var list = trait.List;
-                    w.WriteStartArray();
-                    while (list.Next(out var item))
-                        w.WriteStringValue(item);
-                    w.WriteEndArray();
-                    break;
+                WriteValue(w, trait);
+                continue;
             }
+            w.WriteStartObject();
+            w.WritePropertyName("value"u8);
+            WriteValue(w, trait);
+            if (view.SourceNameOf(trait.Source) is { } source)
+                w.WriteString("source"u8, source);
+            else
+                w.WriteNull("source"u8);
+            w.WriteString("time"u8, DateTimeOffset.FromUnixTimeMilliseconds(trait.Time));
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+
+        w.WriteStartObject("computed"u8);
+        var computed = view.ComputedValues;
+        while (computed.Next(out var value))
+        {
+            w.WritePropertyName(view.ComputedNameOf(value.NameId));
+            WriteValue(w, value);
         }
         w.WriteEndObject();
 
@@ -283,5 +299,26 @@ public static class ProfileJsonWriter
         w.WriteString("createdAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(view.CreatedAt));
         w.WriteString("updatedAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(view.UpdatedAt));
         w.WriteEndObject();
+    }
+
+    static void WriteValue(Utf8JsonWriter w, in TraitEntry trait)
+    {
+        switch (trait.Kind)
+        {
+            case TraitKind.Null: w.WriteNullValue(); break;
+            case TraitKind.False: w.WriteBooleanValue(false); break;
+            case TraitKind.True: w.WriteBooleanValue(true); break;
+            case TraitKind.Int: w.WriteNumberValue(trait.Integer); break;
+            case TraitKind.Double: w.WriteNumberValue(trait.Number); break;
+            case TraitKind.Timestamp: w.WriteStringValue(DateTimeOffset.FromUnixTimeMilliseconds(trait.Integer)); break;
+            case TraitKind.String: w.WriteStringValue(trait.Utf8); break;
+            case TraitKind.StringList:
+                var list = trait.List;
+                w.WriteStartArray();
+                while (list.Next(out var item))
+                    w.WriteStringValue(item);
+                w.WriteEndArray();
+                break;
+        }
     }
 }

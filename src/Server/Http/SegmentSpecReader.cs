@@ -107,6 +107,12 @@ public static class SegmentSpecReader
         }
         if (message.TryGetProperty("timestamp", out var timestamp) && timestamp.ValueKind != JsonValueKind.Null)
             command.Timestamp = ParseTimestamp(timestamp, Path(prefix, "timestamp"));
+        if (message.TryGetProperty("source", out var source) && source.ValueKind != JsonValueKind.Null)
+        {
+            if (source.ValueKind != JsonValueKind.String)
+                throw EngineException.BadRequest(ErrorCode.WrongType, $"{Path(prefix, "source")} must be a string.", Path(prefix, "source"));
+            command.Source = source.GetString();
+        }
         if (message.TryGetProperty("messageId", out var messageId) && messageId.ValueKind != JsonValueKind.Null)
         {
             if (messageId.ValueKind != JsonValueKind.String)

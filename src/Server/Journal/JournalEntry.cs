@@ -15,7 +15,7 @@ namespace Cdp.Server.Journal;
 public sealed class JournalEntry
 {
     /// <summary>Format version of the entry.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
 
     /// <summary>Identify or Track.</summary>
     public WriteKind Kind { get; set; }
@@ -40,6 +40,9 @@ public sealed class JournalEntry
     /// <summary>Event properties by name.</summary>
     public List<(string Name, TraitValue Value)> Properties { get; } = [];
 
+    /// <summary>Who wrote it (the write's <c>source</c>), kept as each trait's provenance; null when not named.</summary>
+    public string? Source { get; set; }
+
     /// <summary>Clears the entry for reuse.</summary>
     public void Reset()
     {
@@ -48,6 +51,7 @@ public sealed class JournalEntry
         Properties.Clear();
         MessageId = null;
         Event = null;
+        Source = null;
         Created = false;
     }
 
@@ -55,7 +59,7 @@ public sealed class JournalEntry
     public void Write(IBufferWriter<byte> buffer)
     {
         var w = new MessagePackWriter(buffer);
-        w.WriteArrayHeader(12);
+        w.WriteArrayHeader(13);
         w.Write(FormatVersion);
         w.Write((byte)Kind);
         w.Write(Seq);
@@ -74,6 +78,7 @@ public sealed class JournalEntry
         WritePairs(ref w, Traits);
         w.Write(Event);
         WritePairs(ref w, Properties);
+        w.Write(Source);
         w.Flush();
     }
 
@@ -95,7 +100,10 @@ public sealed class JournalEntry
         {
             var r = new MessagePackReader(bytes);
             var e = new JournalEntry();
-            if (r.ReadArrayHeader() != 12 || r.ReadInt32() != FormatVersion)
+            // Version 1 (12 fields) had no source.
+            int fields = r.ReadArrayHeader();
+            int version = r.ReadInt32();
+            if (!(fields == 13 && version == FormatVersion) && !(fields == 12 && version == 1))
                 throw new InvalidDataException("unknown journal entry format");
             e.Kind = (WriteKind)r.ReadByte();
             e.Seq = r.ReadUInt64();
@@ -113,6 +121,8 @@ public sealed class JournalEntry
             ReadPairs(ref r, e.Traits);
             e.Event = r.ReadString();
             ReadPairs(ref r, e.Properties);
+            if (fields == 13)
+                e.Source = r.ReadString();
             if (!r.End)
                 throw new InvalidDataException("trailing bytes after a journal entry");
             return e;

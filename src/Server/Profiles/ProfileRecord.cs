@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Cdp.Server.Computed;
 
 namespace Cdp.Server.Profiles;
 
@@ -9,17 +10,19 @@ namespace Cdp.Server.Profiles;
 /// <remarks>
 /// <code>
 /// header (48 bytes)
-///   0 u8  format version (2)       1 u8  flags
+///   0 u8  format version (3)       1 u8  flags
 ///   2 u16 identifier count         4 u16 trait count       6 u16 event count
 ///   8 u32 used length (header included; the FASTER value may be larger: spare capacity for in-place growth)
-///  12 u32 reserved
+///  12 u16 computed-trait count    14 u16 reserved
 ///  16 u64 master id               24 u64 last applied sequence number
 ///  32 i64 created at (Unix ms; the "base" of the times below)    40 i64 updated at (Unix ms)
 /// identifiers, sorted by (type, bytes):  u8 type | varint length | UTF-8 value
-/// traits, sorted by name id:             varint name id | u8 kind | zigzag(event time - base) | payload
+/// traits, sorted by name id:             varint name id | u8 kind | varint (source id + 1, 0 = none)
+///                                        | zigzag(event time - base) | payload
 ///     payload: none (null, false, true) | zigzag varint (int, timestamp as Unix ms) | f64 (double)
 ///              | varint length + UTF-8 (string) | varint count + (varint length + UTF-8)* (string list)
 /// events, sorted by name id:             varint name id | varint count | zigzag(first - base) | varint (last - first)
+/// computed, sorted by storage id:        varint storage id | varint state length | state (see <see cref="ComputedState"/>)
 /// </code>
 /// varint = unsigned LEB128; zigzag maps signed to unsigned so small magnitudes stay short. Payloads do
 /// not depend on the base, so a merge copies them and re-encodes only the times.
@@ -30,7 +33,7 @@ namespace Cdp.Server.Profiles;
 public static class ProfileRecord
 {
     /// <summary>Record format version.</summary>
-    public const byte FormatVersion = 2;
+    public const byte FormatVersion = 3;
     /// <summary>Size of the fixed header.</summary>
     public const int HeaderSize = 48;
 
@@ -40,6 +43,8 @@ public static class ProfileRecord
     public static int TraitCount(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadUInt16LittleEndian(r[4..]);
     /// <summary>Number of event types.</summary>
     public static int EventCount(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadUInt16LittleEndian(r[6..]);
+    /// <summary>Number of computed-trait states.</summary>
+    public static int ComputedCount(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadUInt16LittleEndian(r[12..]);
     /// <summary>Bytes in use, header included.</summary>
     public static int UsedLength(ReadOnlySpan<byte> r) => (int)BinaryPrimitives.ReadUInt32LittleEndian(r[8..]);
     /// <summary>The profile's master id.</summary>
@@ -64,7 +69,7 @@ public static class ProfileRecord
         {
             while (reader.NextIdentifier(out _, out _)) { }
             while (reader.NextTrait(out _)) { }
-            while (reader.NextEvent(out _)) { }
+            while (reader.NextComputed(out _, out _)) { }
             return reader.Position == used;
         }
         catch (Exception e) when (e is ArgumentOutOfRangeException or IndexOutOfRangeException or OverflowException)
@@ -84,7 +89,12 @@ public static class ProfileRecord
     /// Every rule is commutative except the equal-time tie, which follows sequence order, so the
     /// journal replays to the same bytes the live path produced.
     /// </remarks>
-    public static int Merge(ReadOnlySpan<byte> current, ReadOnlySpan<byte> delta, Span<byte> destination)
+    /// <para>
+    /// Computed-trait states merge by <see cref="ComputedState.Merge"/> with the later of the two
+    /// records' update times as "now", which drops buckets that left their window; states whose
+    /// definition <paramref name="computed"/> no longer has are dropped.
+    /// </para>
+    public static int Merge(ReadOnlySpan<byte> current, ReadOnlySpan<byte> delta, Span<byte> destination, ComputedTraitCatalog computed)
     {
         if (current.IsEmpty)
         {
@@ -158,11 +168,37 @@ public static class ProfileRecord
             events++;
         }
 
+        // Computed states: merged per definition, as of the later update time.
+        long now = Math.Max(UpdatedAt(current), UpdatedAt(delta));
+        int computedCount = 0;
+        bool hasCa = a.NextComputed(out var caId, out var ca), hasCb = b.NextComputed(out var cbId, out var cb);
+        while (hasCa || hasCb)
+        {
+            int cmp = !hasCa ? 1 : !hasCb ? -1 : caId.CompareTo(cbId);
+            ushort id = cmp <= 0 ? caId : cbId;
+            var left = cmp <= 0 ? ca : default;
+            var right = cmp >= 0 ? cb : default;
+            if (cmp <= 0) hasCa = a.NextComputed(out caId, out ca);
+            if (cmp >= 0) hasCb = b.NextComputed(out cbId, out cb);
+            if (computed.ByStorageId(id) is not { } definition)
+                continue;
+            int mark = w.Position;
+            if (!w.TryWriteVarint(id))
+                return -1;
+            var written = ComputedState.Merge(definition, left, right, now, ref w);
+            if (written < 0)
+                return -1;
+            if (written == 0)
+                w.Rewind(mark);
+            else
+                computedCount++;
+        }
+
         // Counts are u16 in the header: a merge past that is refused like one past the size limit.
-        if (identifiers > ushort.MaxValue || traits > ushort.MaxValue || events > ushort.MaxValue)
+        if (identifiers > ushort.MaxValue || traits > ushort.MaxValue || events > ushort.MaxValue || computedCount > ushort.MaxValue)
             return -1;
         int used = w.Position;
-        WriteHeader(destination, identifiers, traits, events, used, MasterId(current),
+        WriteHeader(destination, identifiers, traits, events, computedCount, used, MasterId(current),
             Math.Max(LastSeq(current), LastSeq(delta)),
             createdAt,
             Math.Max(UpdatedAt(current), UpdatedAt(delta)));
@@ -170,7 +206,7 @@ public static class ProfileRecord
     }
 
     /// <summary>Writes the fixed header.</summary>
-    public static void WriteHeader(Span<byte> r, int identifiers, int traits, int events, int used,
+    public static void WriteHeader(Span<byte> r, int identifiers, int traits, int events, int computed, int used,
         ulong masterId, ulong lastSeq, long createdAt, long updatedAt)
     {
         r[0] = FormatVersion;
@@ -179,7 +215,8 @@ public static class ProfileRecord
         BinaryPrimitives.WriteUInt16LittleEndian(r[4..], checked((ushort)traits));
         BinaryPrimitives.WriteUInt16LittleEndian(r[6..], checked((ushort)events));
         BinaryPrimitives.WriteUInt32LittleEndian(r[8..], (uint)used);
-        BinaryPrimitives.WriteUInt32LittleEndian(r[12..], 0);
+        BinaryPrimitives.WriteUInt16LittleEndian(r[12..], checked((ushort)computed));
+        BinaryPrimitives.WriteUInt16LittleEndian(r[14..], 0);
         BinaryPrimitives.WriteUInt64LittleEndian(r[16..], masterId);
         BinaryPrimitives.WriteUInt64LittleEndian(r[24..], lastSeq);
         BinaryPrimitives.WriteInt64LittleEndian(r[32..], createdAt);
@@ -200,10 +237,11 @@ public readonly record struct EventEntry(ushort NameId, ulong Count, long First,
 public readonly ref struct TraitEntry
 {
     /// <summary>Wraps a decoded entry.</summary>
-    public TraitEntry(ushort nameId, TraitKind kind, long time, ReadOnlySpan<byte> payload)
+    public TraitEntry(ushort nameId, TraitKind kind, long time, ReadOnlySpan<byte> payload, int source = -1)
     {
         NameId = nameId;
         Kind = kind;
+        Source = source;
         Time = time;
         Payload = payload;
     }
@@ -212,6 +250,8 @@ public readonly ref struct TraitEntry
     public ushort NameId { get; }
     /// <summary>Value type.</summary>
     public TraitKind Kind { get; }
+    /// <summary>Interned name of the source that wrote the value; -1 when the write named none.</summary>
+    public int Source { get; }
     /// <summary>Event time of the value, Unix ms.</summary>
     public long Time { get; }
     /// <summary>The encoded value (independent of the record's base time).</summary>
@@ -319,7 +359,7 @@ public ref struct ProfileRecordReader
 {
     readonly ReadOnlySpan<byte> record;
     readonly long timeBase;
-    int identifiersLeft, traitsLeft, eventsLeft;
+    int identifiersLeft, traitsLeft, eventsLeft, computedLeft;
 
     /// <summary>Starts reading after the header.</summary>
     public ProfileRecordReader(ReadOnlySpan<byte> record)
@@ -329,6 +369,7 @@ public ref struct ProfileRecordReader
         identifiersLeft = ProfileRecord.IdentifierCount(record);
         traitsLeft = ProfileRecord.TraitCount(record);
         eventsLeft = ProfileRecord.EventCount(record);
+        computedLeft = ProfileRecord.ComputedCount(record);
         Position = ProfileRecord.HeaderSize;
     }
 
@@ -362,36 +403,8 @@ public ref struct ProfileRecordReader
             return false;
         }
         traitsLeft--;
-        var s = record[Position..];
-        ushort nameId = checked((ushort)Varint.Read(s, out int p));
-        var kind = (TraitKind)s[p++];
-        long time = timeBase + Varint.ReadZigZag(s[p..], out int n);
-        p += n;
-        int start = p;
-        switch (kind)
-        {
-            case TraitKind.Null or TraitKind.False or TraitKind.True: break;
-            case TraitKind.Int or TraitKind.Timestamp: Varint.Read(s[p..], out n); p += n; break;
-            case TraitKind.Double: p += 8; break;
-            case TraitKind.String:
-                int length = (int)Varint.Read(s[p..], out n);
-                p += n + length;
-                break;
-            case TraitKind.StringList:
-                int count = (int)Varint.Read(s[p..], out n);
-                p += n;
-                for (int i = 0; i < count; i++)
-                {
-                    int itemLength = (int)Varint.Read(s[p..], out n);
-                    p += n + itemLength;
-                }
-                break;
-            default: throw new ArgumentOutOfRangeException(nameof(trait), $"unknown trait kind {kind}");
-        }
-        if (p > s.Length)
-            throw new ArgumentOutOfRangeException(nameof(trait), "trait runs past the record");
-        trait = new TraitEntry(nameId, kind, time, s[start..p]);
-        Position += p;
+        trait = TraitPayload.ReadEntry(record[Position..], timeBase, out int length);
+        Position += length;
         return true;
     }
 
@@ -417,6 +430,26 @@ public ref struct ProfileRecordReader
         Position += p;
         return true;
     }
+
+    /// <summary>Reads the next computed-trait state (its storage id and bytes); false once the section is done. Skips events left unread.</summary>
+    public bool NextComputed(out ushort storageId, out ReadOnlySpan<byte> state)
+    {
+        while (NextEvent(out _)) { }
+        if (computedLeft == 0)
+        {
+            storageId = 0;
+            state = default;
+            return false;
+        }
+        computedLeft--;
+        var s = record[Position..];
+        storageId = checked((ushort)Varint.Read(s, out int p));
+        int length = checked((int)Varint.Read(s[p..], out int n));
+        p += n;
+        state = s.Slice(p, length);
+        Position += p + length;
+        return true;
+    }
 }
 
 /// <summary>Bounds-checked sequential writer over a span; every Try* returns false instead of overrunning.</summary>
@@ -438,8 +471,17 @@ public ref struct SpanWriter
     /// <summary>Advances without writing (space reserved for a header).</summary>
     public void Skip(int count) => Position += count;
 
+    /// <summary>Goes back to an earlier position, dropping what was written after it.</summary>
+    public void Rewind(int position) => Position = position;
+
+    /// <summary>The whole destination (for writers that move what they wrote).</summary>
+    public readonly Span<byte> Buffer => buffer;
+
+    /// <summary>Bytes left.</summary>
+    public readonly int Remaining => buffer.Length - Position;
+
     /// <summary>Copies raw bytes.</summary>
-    public bool TryWrite(ReadOnlySpan<byte> bytes)
+    public bool TryWrite(scoped ReadOnlySpan<byte> bytes)
     {
         if (!bytes.TryCopyTo(buffer[Position..]))
             return false;
@@ -468,21 +510,21 @@ public ref struct SpanWriter
     public bool TryWriteZigZag(long value) => TryWriteVarint(Varint.ZigZag(value));
 
     /// <summary>Writes bytes behind their varint length.</summary>
-    public bool TryWriteLengthPrefixed(ReadOnlySpan<byte> bytes) => TryWriteVarint((ulong)bytes.Length) && TryWrite(bytes);
+    public bool TryWriteLengthPrefixed(scoped ReadOnlySpan<byte> bytes) => TryWriteVarint((ulong)bytes.Length) && TryWrite(bytes);
 
     /// <summary>Writes an identifier entry.</summary>
-    public bool TryWriteIdentifier(byte type, ReadOnlySpan<byte> value) => TryWriteByte(type) && TryWriteLengthPrefixed(value);
+    public bool TryWriteIdentifier(byte type, scoped ReadOnlySpan<byte> value) => TryWriteByte(type) && TryWriteLengthPrefixed(value);
 
     /// <summary>Writes an event counter entry.</summary>
     public bool TryWriteEvent(in EventEntry e)
         => TryWriteVarint(e.NameId) && TryWriteVarint(e.Count) && TryWriteZigZag(e.First - timeBase) && TryWriteVarint((ulong)(e.Last - e.First));
 
-    /// <summary>Writes a trait entry header (name, kind, time); the payload follows via the other writers.</summary>
-    public bool TryWriteTraitHeader(ushort nameId, TraitKind kind, long time)
-        => TryWriteVarint(nameId) && TryWriteByte((byte)kind) && TryWriteZigZag(time - timeBase);
+    /// <summary>Writes a trait entry header (name, kind, source, time); the payload follows via the other writers.</summary>
+    public bool TryWriteTraitHeader(ushort nameId, TraitKind kind, long time, int source)
+        => TryWriteVarint(nameId) && TryWriteByte((byte)kind) && TryWriteVarint((ulong)(source + 1)) && TryWriteZigZag(time - timeBase);
 
     /// <summary>Writes a whole trait read from another record (its payload is copied as is).</summary>
-    public bool TryWriteTrait(in TraitEntry trait) => TryWriteTraitHeader(trait.NameId, trait.Kind, trait.Time) && TryWrite(trait.Payload);
+    public bool TryWriteTrait(in TraitEntry trait) => TryWriteTraitHeader(trait.NameId, trait.Kind, trait.Time, trait.Source) && TryWrite(trait.Payload);
 
     /// <summary>Writes a little-endian f64.</summary>
     public bool TryWriteDouble(double value)
@@ -501,5 +543,52 @@ public ref struct SpanWriter
             return false;
         Position += System.Text.Encoding.UTF8.GetBytes(value, buffer[Position..]);
         return true;
+    }
+}
+
+/// <summary>Decoding of trait entries and value payloads, shared by records and computed-trait states.</summary>
+public static class TraitPayload
+{
+    /// <summary>Length of a payload of <paramref name="kind"/> at the start of <paramref name="s"/>; throws when it runs past the end.</summary>
+    public static int Length(TraitKind kind, ReadOnlySpan<byte> s)
+    {
+        int p = 0, n;
+        switch (kind)
+        {
+            case TraitKind.Null or TraitKind.False or TraitKind.True: break;
+            case TraitKind.Int or TraitKind.Timestamp: Varint.Read(s, out n); p += n; break;
+            case TraitKind.Double: p += 8; break;
+            case TraitKind.String:
+                int length = (int)Varint.Read(s, out n);
+                p += n + length;
+                break;
+            case TraitKind.StringList:
+                int count = (int)Varint.Read(s, out n);
+                p += n;
+                for (int i = 0; i < count; i++)
+                {
+                    int itemLength = (int)Varint.Read(s[p..], out n);
+                    p += n + itemLength;
+                }
+                break;
+            default: throw new ArgumentOutOfRangeException(nameof(kind), $"unknown trait kind {kind}");
+        }
+        if (p > s.Length)
+            throw new ArgumentOutOfRangeException(nameof(s), "value runs past the record");
+        return p;
+    }
+
+    /// <summary>Reads a trait entry (name, kind, source, time, payload) at the start of <paramref name="s"/>.</summary>
+    public static TraitEntry ReadEntry(ReadOnlySpan<byte> s, long timeBase, out int length)
+    {
+        ushort nameId = checked((ushort)Varint.Read(s, out int p));
+        var kind = (TraitKind)s[p++];
+        int source = checked((int)Varint.Read(s[p..], out int n)) - 1;
+        p += n;
+        long time = timeBase + Varint.ReadZigZag(s[p..], out n);
+        p += n;
+        int payloadLength = Length(kind, s[p..]);
+        length = p + payloadLength;
+        return new TraitEntry(nameId, kind, time, s.Slice(p, payloadLength), source);
     }
 }

@@ -1,3 +1,4 @@
+using Cdp.Server.Computed;
 using Cdp.Server.Profiles;
 using FASTER.core;
 
@@ -10,9 +11,14 @@ namespace Cdp.Server.Storage;
 public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByte>
 {
     readonly int maxProfileBytes;
+    readonly ComputedTraitCatalog computed;
 
     /// <summary>Creates the sizing policy for profiles up to <paramref name="maxProfileBytes"/>.</summary>
-    public ProfileValueLength(int maxProfileBytes) => this.maxProfileBytes = maxProfileBytes;
+    public ProfileValueLength(int maxProfileBytes, ComputedTraitCatalog computed)
+    {
+        this.maxProfileBytes = maxProfileBytes;
+        this.computed = computed;
+    }
 
     /// <summary>
     /// Capacity for a record that uses <paramref name="used"/> bytes: a quarter extra (at least 64 bytes)
@@ -20,11 +26,18 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
     /// </summary>
     public static int Capacity(int used) => (used + Math.Max(64, used / 4) + 7) & ~7;
 
+    /// <summary>
+    /// Capacity of a new record: exactly what it uses, rounded to 8. Many profiles are written once
+    /// (loaded from a CRM, or a visitor who never returns), so headroom is given only to a record
+    /// that has been updated (<see cref="Capacity"/>), i.e. that is likely to be updated again.
+    /// </summary>
+    public static int InitialCapacity(int used) => (used + 7) & ~7;
+
     /// <inheritdoc />
     public int GetInitialLength(ref SpanByte input)
     {
         var delta = input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
-        return sizeof(int) + Capacity(ProfileRecord.UsedLength(delta));
+        return sizeof(int) + InitialCapacity(ProfileRecord.UsedLength(delta));
     }
 
     /// <inheritdoc />
@@ -32,7 +45,7 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
     {
         var delta = input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
         var scratch = MergeScratch.Get(maxProfileBytes);
-        int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch);
+        int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch, computed);
         // Too large: the copy-updater cancels the operation; any valid size will do until then.
         return sizeof(int) + (used < 0 ? t.Length : Capacity(used));
     }

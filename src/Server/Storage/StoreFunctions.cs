@@ -1,3 +1,4 @@
+using Cdp.Server.Computed;
 using Cdp.Server.Profiles;
 using FASTER.core;
 
@@ -16,9 +17,14 @@ namespace Cdp.Server.Storage;
 public sealed class StoreFunctions : SpanByteFunctions<long>
 {
     readonly int maxProfileBytes;
+    readonly ComputedTraitCatalog computed;
 
-    /// <summary>Creates the callbacks for profiles up to <paramref name="maxProfileBytes"/>.</summary>
-    public StoreFunctions(int maxProfileBytes) => this.maxProfileBytes = maxProfileBytes;
+    /// <summary>Creates the callbacks for profiles up to <paramref name="maxProfileBytes"/> with the configured computed traits.</summary>
+    public StoreFunctions(int maxProfileBytes, ComputedTraitCatalog computed)
+    {
+        this.maxProfileBytes = maxProfileBytes;
+        this.computed = computed;
+    }
 
     static ReadOnlySpan<byte> Delta(ref SpanByte input) => input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
 
@@ -49,7 +55,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
         if (IsStaleReplay(ref input, current))
             return true;
         var scratch = MergeScratch.Get(maxProfileBytes);
-        int used = ProfileRecord.Merge(current, Delta(ref input), scratch);
+        int used = ProfileRecord.Merge(current, Delta(ref input), scratch, computed);
         if (used < 0)
         {
             rmwInfo.Action = RMWAction.CancelOperation;
@@ -76,7 +82,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
             destination[keep..].Clear();
             return true;
         }
-        int used = ProfileRecord.Merge(current, Delta(ref input), destination);
+        int used = ProfileRecord.Merge(current, Delta(ref input), destination, computed);
         if (used < 0 || used > maxProfileBytes)
         {
             rmwInfo.Action = RMWAction.CancelOperation;
