@@ -21,4 +21,7 @@ public sealed class IdentifyRequest
 
     /// <summary>Makes the write idempotent: a retry with the same id is answered with the first result and <see cref="WriteResult.Duplicate"/> set.</summary>
     public string? MessageId { get; set; }
+
+    /// <summary>Who sends the write (e.g. <c>crm</c>, <c>shop</c>); the server keeps it with each trait as its provenance.</summary>
+    public string? Source { get; set; }
 }

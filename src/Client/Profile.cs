@@ -19,6 +19,9 @@ public sealed class Profile
     /// <summary>Per event name: count, first and last timestamp.</summary>
     public required IReadOnlyDictionary<string, EventStats> Events { get; init; }
 
+    /// <summary>Computed traits and derived values as of the read (empty when the server has none configured).</summary>
+    public IReadOnlyDictionary<string, object?> Computed { get; init; } = new Dictionary<string, object?>();
+
     /// <summary>When the profile was created.</summary>
     public DateTimeOffset CreatedAt { get; init; }
 

@@ -43,7 +43,7 @@ public static class RequestEncoder
         }
     }
 
-    /// <summary>Writes an Identify body: identifiers, traits, timestamp, messageId, in that order.</summary>
+    /// <summary>Writes an Identify body: identifiers, traits, timestamp, messageId, source, in that order.</summary>
     /// <exception cref="ArgumentException">A value cannot be encoded or breaks a limit.</exception>
     public static void WriteIdentify(ref MessagePackWriter writer, IdentifyRequest request)
     {
@@ -51,7 +51,7 @@ public static class RequestEncoder
         if (request.Identifiers is null)
             throw new ArgumentException("Identifiers are required.", nameof(request));
 
-        writer.WriteMapHeader(1 + Count(request.Traits) + Count(request.Timestamp) + Count(request.MessageId));
+        writer.WriteMapHeader(1 + Count(request.Traits) + Count(request.Timestamp) + Count(request.MessageId) + Count(request.Source));
         writer.WriteString("identifiers"u8);
         ValueEncoder.WriteStringMap(ref writer, request.Identifiers, "identifiers");
         if (request.Traits is not null)
@@ -60,9 +60,10 @@ public static class RequestEncoder
             ValueEncoder.WriteMap(ref writer, request.Traits, "traits", level: 2);
         }
         WriteTimestampAndMessageId(ref writer, request.Timestamp, request.MessageId);
+        WriteSource(ref writer, request.Source);
     }
 
-    /// <summary>Writes a Track body: identifiers, event, properties, timestamp, messageId, in that order.</summary>
+    /// <summary>Writes a Track body: identifiers, event, properties, timestamp, messageId, source, in that order.</summary>
     /// <exception cref="ArgumentException">A value cannot be encoded or breaks a limit.</exception>
     public static void WriteTrack(ref MessagePackWriter writer, TrackRequest request)
     {
@@ -72,7 +73,7 @@ public static class RequestEncoder
         if (request.Event is null)
             throw new ArgumentException("Event is required.", nameof(request));
 
-        writer.WriteMapHeader(2 + Count(request.Properties) + Count(request.Timestamp) + Count(request.MessageId));
+        writer.WriteMapHeader(2 + Count(request.Properties) + Count(request.Timestamp) + Count(request.MessageId) + Count(request.Source));
         writer.WriteString("identifiers"u8);
         ValueEncoder.WriteStringMap(ref writer, request.Identifiers, "identifiers");
         writer.WriteString("event"u8);
@@ -83,6 +84,7 @@ public static class RequestEncoder
             ValueEncoder.WriteMap(ref writer, request.Properties, "properties", level: 2);
         }
         WriteTimestampAndMessageId(ref writer, request.Timestamp, request.MessageId);
+        WriteSource(ref writer, request.Source);
     }
 
     /// <summary>Writes a GetProfile body: type, value, fields, purpose, in that order.</summary>
@@ -133,6 +135,14 @@ public static class RequestEncoder
             writer.WriteString("messageId"u8);
             ValueEncoder.WriteString(ref writer, messageId, "messageId");
         }
+    }
+
+    private static void WriteSource(ref MessagePackWriter writer, string? source)
+    {
+        if (source is null)
+            return;
+        writer.WriteString("source"u8);
+        ValueEncoder.WriteString(ref writer, source, "source");
     }
 
     private static int Count(object? optional) => optional is null ? 0 : 1;

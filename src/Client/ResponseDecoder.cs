@@ -58,6 +58,7 @@ public static class ResponseDecoder
             var reader = new MessagePackReader(body);
             string? id = null;
             bool created = false, duplicate = false;
+            List<ErrorBody>? rejected = null;
             int count = ValueDecoder.ReadMapHeader(ref reader);
             for (int i = 0; i < count; i++)
             {
@@ -72,13 +73,19 @@ public static class ResponseDecoder
                     case "duplicate":
                         duplicate = ValueDecoder.ReadBoolean(ref reader);
                         break;
+                    case "rejected":
+                        int n = reader.ReadArrayHeader();
+                        rejected = new List<ErrorBody>(Math.Min(n, 1024));
+                        for (int j = 0; j < n; j++)
+                            rejected.Add(ReadError(ref reader));
+                        break;
                     default:
                         reader.Skip();
                         break;
                 }
             }
             EnsureEnd(ref reader);
-            return new WriteResult(id ?? throw new InvalidDataException("The write result has no \"id\"."), created, duplicate);
+            return new WriteResult(id ?? throw new InvalidDataException("The write result has no \"id\"."), created, duplicate) { Rejected = rejected };
         }
         catch (Exception ex) when (IsDecodeFailure(ex))
         {
@@ -97,6 +104,7 @@ public static class ResponseDecoder
             IReadOnlyDictionary<string, IReadOnlyList<string>>? identifiers = null;
             IReadOnlyDictionary<string, object?>? traits = null;
             IReadOnlyDictionary<string, EventStats>? events = null;
+            IReadOnlyDictionary<string, object?>? computed = null;
             DateTimeOffset createdAt = default, updatedAt = default;
 
             int count = ValueDecoder.ReadMapHeader(ref reader);
@@ -116,6 +124,9 @@ public static class ResponseDecoder
                     case "events":
                         events = ReadEvents(ref reader);
                         break;
+                    case "computed":
+                        computed = ValueDecoder.ReadMap(ref reader, level: 2);
+                        break;
                     case "createdAt":
                         createdAt = ValueDecoder.ReadTimestamp(ref reader);
                         break;
@@ -134,6 +145,7 @@ public static class ResponseDecoder
                 Identifiers = identifiers ?? new Dictionary<string, IReadOnlyList<string>>(),
                 Traits = traits ?? new Dictionary<string, object?>(),
                 Events = events ?? new Dictionary<string, EventStats>(),
+                Computed = computed ?? new Dictionary<string, object?>(),
                 CreatedAt = createdAt,
                 UpdatedAt = updatedAt,
             };
@@ -151,34 +163,40 @@ public static class ResponseDecoder
         try
         {
             var reader = new MessagePackReader(body);
-            string code = "", message = "";
-            string? field = null;
-            int count = ValueDecoder.ReadMapHeader(ref reader);
-            for (int i = 0; i < count; i++)
-            {
-                switch (ValueDecoder.ReadString(ref reader))
-                {
-                    case "code":
-                        code = ValueDecoder.ReadString(ref reader);
-                        break;
-                    case "message":
-                        message = ValueDecoder.ReadString(ref reader);
-                        break;
-                    case "field":
-                        field = reader.TryReadNil() ? null : ValueDecoder.ReadString(ref reader);
-                        break;
-                    default:
-                        reader.Skip();
-                        break;
-                }
-            }
+            var error = ReadError(ref reader);
             EnsureEnd(ref reader);
-            return new ErrorBody(code, message, field);
+            return error;
         }
         catch (Exception ex) when (IsDecodeFailure(ex))
         {
             throw Malformed("error body", ex);
         }
+    }
+
+    static ErrorBody ReadError(ref MessagePackReader reader)
+    {
+        string code = "", message = "";
+        string? field = null;
+        int count = ValueDecoder.ReadMapHeader(ref reader);
+        for (int i = 0; i < count; i++)
+        {
+            switch (ValueDecoder.ReadString(ref reader))
+            {
+                case "code":
+                    code = ValueDecoder.ReadString(ref reader);
+                    break;
+                case "message":
+                    message = ValueDecoder.ReadString(ref reader);
+                    break;
+                case "field":
+                    field = reader.TryReadNil() ? null : ValueDecoder.ReadString(ref reader);
+                    break;
+                default:
+                    reader.Skip();
+                    break;
+            }
+        }
+        return new ErrorBody(code, message, field);
     }
 
     /// <summary>

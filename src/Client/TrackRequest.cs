@@ -20,4 +20,7 @@ public sealed class TrackRequest
 
     /// <summary>Makes the write idempotent, as in <see cref="IdentifyRequest.MessageId"/>.</summary>
     public string? MessageId { get; set; }
+
+    /// <summary>Who sends the write (e.g. <c>crm</c>, <c>shop</c>); the server keeps it with each trait as its provenance.</summary>
+    public string? Source { get; set; }
 }

@@ -33,14 +33,18 @@ public sealed class TestServer : IAsyncDisposable
     public ProfileEngine Engine => server.Engine;
 
     /// <summary>Starts a server; <paramref name="settings"/> are extra configuration keys, e.g. <c>("Store:MemoryBytes", "65536")</c>.</summary>
-    public static async Task<TestServer> StartAsync(string? dataDir = null, params (string Key, string Value)[] settings)
+    public static Task<TestServer> StartAsync(string? dataDir = null, params (string Key, string Value)[] settings)
+        => StartAsync(null, dataDir, settings);
+
+    /// <summary>Starts a server whose engine reads time from <paramref name="time"/> (null: the system clock).</summary>
+    public static async Task<TestServer> StartAsync(TimeProvider? time, string? dataDir, params (string Key, string Value)[] settings)
     {
         bool owns = dataDir is null;
         dataDir ??= NewDataDir();
         var args = new List<string> { "--data-dir", dataDir, "--http-port", "0", "--binary-port", "0" };
         foreach (var (key, value) in settings)
             args.Add($"--Cdp:{key}={value}");
-        var server = await CdpServer.StartAsync(args.ToArray(), logging => logging.ClearProviders().SetMinimumLevel(LogLevel.Warning));
+        var server = await CdpServer.StartAsync(args.ToArray(), logging => logging.ClearProviders().SetMinimumLevel(LogLevel.Warning), time);
         return new TestServer(server, dataDir, owns);
     }
 
