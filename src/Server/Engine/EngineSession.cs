@@ -64,7 +64,7 @@ public sealed unsafe class EngineSession : IDisposable
         while (true)
         {
             engine.Locks.Enter(stripes);
-            int missingStripe = -1;
+            int missingStripe = -1, extraStripe = -1;
             try
             {
                 if (command.MessageId is { } mid && TryReadMasterId(DedupeKey(mid), out var previous))
@@ -91,9 +91,14 @@ public sealed unsafe class EngineSession : IDisposable
                     int profileStripe = engine.Locks.StripeOf(ProfileKey(master));
                     if (stripes.BinarySearch(profileStripe) < 0)
                     {
-                        // Not held: release everything and retake all stripes in order with it.
-                        missingStripe = profileStripe;
-                        continue;
+                        if (engine.Locks.TryEnter(profileStripe))
+                            extraStripe = profileStripe;
+                        else
+                        {
+                            // Busy: release everything and retake all stripes in order with it.
+                            missingStripe = profileStripe;
+                            continue;
+                        }
                     }
                 }
 
@@ -123,6 +128,8 @@ public sealed unsafe class EngineSession : IDisposable
             }
             finally
             {
+                if (extraStripe >= 0)
+                    engine.Locks.Exit(extraStripe);
                 engine.Locks.Exit(stripes);
                 if (missingStripe >= 0)
                 {
@@ -184,6 +191,15 @@ public sealed unsafe class EngineSession : IDisposable
                 return null;
         }
         if (!TryReadProfile(master))
+            return null;
+        view.ProjectAll();
+        return view;
+    }
+
+    /// <summary>Reads a profile by master id, showing everything (exports walk the ids). Null when there is none.</summary>
+    public ProfileView? GetProfileById(ulong master)
+    {
+        if (master == 0 || !TryReadProfile(master))
             return null;
         view.ProjectAll();
         return view;

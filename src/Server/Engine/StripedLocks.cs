@@ -43,4 +43,13 @@ public sealed class StripedLocks
         for (int i = sortedStripes.Count - 1; i >= 0; i--)
             Monitor.Exit(stripes[sortedStripes[i]]);
     }
+
+    /// <summary>
+    /// Takes one more stripe without waiting, on top of stripes already held. Never waiting is what
+    /// makes it safe outside the sorted order: it cannot deadlock. False when another thread holds it.
+    /// </summary>
+    public bool TryEnter(int stripe) => Monitor.TryEnter(stripes[stripe]);
+
+    /// <summary>Releases a stripe taken with <see cref="TryEnter"/>.</summary>
+    public void Exit(int stripe) => Monitor.Exit(stripes[stripe]);
 }

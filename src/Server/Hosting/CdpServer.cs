@@ -93,6 +93,7 @@ public sealed class CdpServer : IAsyncDisposable
         });
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(sp => new Cdp.Server.Import.ImportJobRegistry(sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton(sp => ProfileEngine.Open(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Cdp.Engine")));
         builder.Services.AddProblemDetails();
         builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull);
@@ -107,6 +108,7 @@ public sealed class CdpServer : IAsyncDisposable
         });
         app.UseStatusCodePages();
         HttpEndpoints.Map(app);
+        Cdp.Server.Http.BulkEndpoints.Map(app);
         await app.StartAsync();
         SocketBinaryListener? socketListener = null;
         if (options.BinaryTransport == "socket")

@@ -1,0 +1,186 @@
+using System.Buffers;
+using System.Globalization;
+using System.IO.Pipelines;
+using System.Text;
+using Cdp.Server.Engine;
+using Cdp.Server.Http;
+using Cdp.Server.Profiles;
+
+namespace Cdp.Server.Export;
+
+/// <summary>
+/// Streams every profile out, for analysis: NDJSON (one profile per line, the shape of
+/// <c>GET /v1/profiles</c>) or CSV (one row per profile). Profiles are visited by master id, which
+/// the engine hands out in sequence, so the export needs no index of its own and constant memory:
+/// each profile is read, written and flushed under backpressure before the next. Every profile that
+/// existed when the export began appears once, as it was when it was read.
+/// </summary>
+public static class ProfileExporter
+{
+    const int FlushBytes = 64 * 1024;
+
+    /// <summary>Writes NDJSON.</summary>
+    public static async Task WriteNdjsonAsync(ProfileEngine engine, PipeWriter output, CancellationToken cancellationToken)
+    {
+        ulong last = engine.LastMasterId;
+        var session = await engine.RentAsync(cancellationToken);
+        try
+        {
+            for (ulong id = 1; id <= last; id++)
+            {
+                var view = session.GetProfileById(id);
+                if (view is null)
+                    continue;
+                ProfileJsonWriter.Write(output, view);
+                output.Write("\n"u8);
+                if (output.UnflushedBytes >= FlushBytes)
+                {
+                    var flushed = await output.FlushAsync(cancellationToken);
+                    if (flushed.IsCanceled || flushed.IsCompleted)
+                        return;
+                }
+            }
+        }
+        finally
+        {
+            engine.Return(session);
+        }
+        await output.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Writes CSV: <c>id</c>, one column per identifier type (several values joined by <c>|</c>), one
+    /// per trait, one per computed value (<c>computed.x</c>), <c>createdAt</c>, <c>updatedAt</c>.
+    /// Trait columns are <paramref name="fields"/>, or every trait some profile has (found by a
+    /// first pass over the profiles, which keeps only a bitmap of trait ids).
+    /// </summary>
+    public static async Task WriteCsvAsync(ProfileEngine engine, PipeWriter output, IReadOnlyList<string>? fields, CancellationToken cancellationToken)
+    {
+        ulong last = engine.LastMasterId;
+        var session = await engine.RentAsync(cancellationToken);
+        try
+        {
+            var traitIds = new List<ushort>();
+            if (fields is not null)
+            {
+                foreach (var f in fields)
+                    if (engine.Schema.TryGetId(f, out var id))
+                        traitIds.Add(id);
+            }
+            else
+            {
+                var seen = new bool[ushort.MaxValue + 1];
+                for (ulong id = 1; id <= last; id++)
+                {
+                    if (session.GetProfileById(id) is not { } view)
+                        continue;
+                    var r = new ProfileRecordReader(view.Record);
+                    while (r.NextTrait(out var t))
+                        seen[t.NameId] = true;
+                }
+                for (int i = 0; i < seen.Length; i++)
+                    if (seen[i])
+                        traitIds.Add((ushort)i);
+                traitIds.Sort((a, b) => string.CompareOrdinal(engine.Schema.GetName(a), engine.Schema.GetName(b)));
+            }
+            var identifierTypes = engine.IdentifierTypes.Names.Where(n => n != Cdp.Server.Identity.IdentifierTypes.MasterId).ToArray();
+            var computed = engine.Computed;
+
+            var header = new List<string> { "id" };
+            header.AddRange(identifierTypes);
+            header.AddRange(traitIds.Select(id => engine.Schema.GetName(id)));
+            for (int i = 0; i < computed.Count; i++)
+                header.Add("computed." + computed.NameOf(i));
+            header.Add("createdAt");
+            header.Add("updatedAt");
+            WriteRow(output, header);
+
+            var row = new List<string>(header.Count);
+            var column = new Dictionary<ushort, int>();
+            for (int i = 0; i < traitIds.Count; i++)
+                column[traitIds[i]] = 1 + identifierTypes.Length + i;
+            for (ulong id = 1; id <= last; id++)
+            {
+                if (session.GetProfileById(id) is not { } view)
+                    continue;
+                row.Clear();
+                for (int i = 0; i < header.Count; i++)
+                    row.Add("");
+                row[0] = view.MasterId.ToString(CultureInfo.InvariantCulture);
+                var r = new ProfileRecordReader(view.Record);
+                while (r.NextIdentifier(out var type, out var value))
+                {
+                    int c = 1 + Array.IndexOf(identifierTypes, view.IdentifierTypeStringOf(type));
+                    var text = Encoding.UTF8.GetString(value);
+                    row[c] = row[c].Length == 0 ? text : row[c] + "|" + text;
+                }
+                r = new ProfileRecordReader(view.Record);
+                while (r.NextTrait(out var t))
+                    if (column.TryGetValue(t.NameId, out int c))
+                        row[c] = Format(t);
+                var values = view.ComputedValues;
+                while (values.Next(out var v))
+                    row[1 + identifierTypes.Length + traitIds.Count + v.NameId] = Format(v);
+                row[^2] = FormatTime(view.CreatedAt);
+                row[^1] = FormatTime(view.UpdatedAt);
+                WriteRow(output, row);
+                if (output.UnflushedBytes >= FlushBytes)
+                {
+                    var flushed = await output.FlushAsync(cancellationToken);
+                    if (flushed.IsCanceled || flushed.IsCompleted)
+                        return;
+                }
+            }
+        }
+        finally
+        {
+            engine.Return(session);
+        }
+        await output.FlushAsync(cancellationToken);
+    }
+
+    static string FormatTime(long unixMs) => DateTimeOffset.FromUnixTimeMilliseconds(unixMs).ToString("O", CultureInfo.InvariantCulture);
+
+    static string Format(in TraitEntry t) => t.Kind switch
+    {
+        TraitKind.Null => "",
+        TraitKind.False => "false",
+        TraitKind.True => "true",
+        TraitKind.Int => t.Integer.ToString(CultureInfo.InvariantCulture),
+        TraitKind.Double => t.Number.ToString("R", CultureInfo.InvariantCulture),
+        TraitKind.Timestamp => FormatTime(t.Integer),
+        TraitKind.String => Encoding.UTF8.GetString(t.Utf8),
+        _ => JoinList(t.List),
+    };
+
+    static string JoinList(StringListReader list)
+    {
+        var sb = new StringBuilder();
+        while (list.Next(out var item))
+        {
+            if (sb.Length > 0)
+                sb.Append('|');
+            sb.Append(Encoding.UTF8.GetString(item));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>Writes one CSV row, quoting fields that need it (RFC 4180), CRLF-terminated.</summary>
+    static void WriteRow(IBufferWriter<byte> output, IReadOnlyList<string> fields)
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < fields.Count; i++)
+        {
+            if (i > 0)
+                sb.Append(',');
+            var f = fields[i];
+            if (f.AsSpan().IndexOfAny(",\"\r\n") >= 0 || (f.Length > 0 && (f[0] == ' ' || f[^1] == ' ')))
+                sb.Append('"').Append(f.Replace("\"", "\"\"")).Append('"');
+            else
+                sb.Append(f);
+        }
+        sb.Append("\r\n");
+        var bytes = Encoding.UTF8.GetBytes(sb.ToString());
+        output.Write(bytes);
+    }
+}

@@ -1,0 +1,255 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text.Json;
+using System.Threading.Channels;
+using Cdp.Protocol;
+using Cdp.Server.Engine;
+using Cdp.Server.Http;
+using Cdp.Server.Journal;
+
+namespace Cdp.Server.Import;
+
+/// <summary>
+/// Runs one import: reads rows from a stream as they arrive (one row at a time, at most
+/// <see cref="Hosting.CdpOptions.MaxFrameBodyBytes"/> per row), parses them on the reading task and
+/// applies each as one write through the engine on <see cref="ImportWorker"/>s, one per core (so a row
+/// is applied whole or not at all, exactly as the same message over HTTP would be), reports bad rows
+/// with their line numbers, and completes once everything applied is durable. Memory is bounded by
+/// the batches in flight, whatever the size of the file.
+/// </summary>
+public sealed class ImportRunner
+{
+    readonly ProfileEngine engine;
+    readonly ImportJob job;
+    readonly int maxRowBytes;
+    readonly List<string> fields = [];
+    readonly ImportWorker[] workers;
+    readonly RowBatch?[] filling;
+    readonly Channel<RowBatch> free = Channel.CreateUnbounded<RowBatch>();
+    WriteCommand command = new();
+    byte[] rowBuffer = new byte[4096];
+    int rowLength;
+    long rowStartLine;
+    CsvMapping? csv;
+    readonly string? csvMapping;
+
+    ImportRunner(ProfileEngine engine, ImportJob job, string? csvMapping)
+    {
+        this.engine = engine;
+        this.job = job;
+        this.csvMapping = csvMapping;
+        maxRowBytes = engine.Options.MaxFrameBodyBytes;
+        workers = new ImportWorker[Math.Max(1, Math.Min(Environment.ProcessorCount, 8))];
+        for (int i = 0; i < workers.Length; i++)
+            workers[i] = new ImportWorker(engine, job, free);
+        filling = new RowBatch?[workers.Length];
+    }
+
+    /// <summary>
+    /// Imports <paramref name="input"/> (<c>ndjson</c> of Segment Spec messages, or <c>csv</c> of
+    /// identify rows with a header) into the engine, updating <paramref name="job"/> as it goes.
+    /// Throws <see cref="EngineException"/> when the CSV header or mapping is unusable (nothing
+    /// applied); any other failure ends the job as failed, keeping what was applied.
+    /// </summary>
+    public static async Task RunAsync(ProfileEngine engine, ImportJob job, PipeReader input, string? csvMapping, CancellationToken cancellationToken)
+    {
+        var runner = new ImportRunner(engine, job, csvMapping);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        foreach (var w in runner.workers)
+            w.Start(stop.Token);
+        try
+        {
+            await runner.ReadAllAsync(input, stop.Token);
+            for (int i = 0; i < runner.workers.Length; i++)
+                if (runner.filling[i] is { Count: > 0 } batch)
+                    await runner.workers[i].EnqueueAsync(batch, stop.Token);
+        }
+        catch
+        {
+            stop.Cancel();
+            throw;
+        }
+        finally
+        {
+            foreach (var w in runner.workers)
+                w.Complete();
+            // A worker that failed (the journal refused a write) fails the import with its error.
+            await Task.WhenAll(runner.workers.Select(w => w.Running));
+        }
+        long last = runner.workers.Max(w => w.LastAddress);
+        if (last >= 0)
+            await engine.Journal.WaitForCommitAsync(last, cancellationToken);
+    }
+
+    async Task ReadAllAsync(PipeReader input, CancellationToken cancellationToken)
+    {
+        long line = 0;
+        bool skipping = false; // inside a row that is too long: drop bytes up to its end
+        while (true)
+        {
+            var read = await input.ReadAsync(cancellationToken);
+            var buffer = read.Buffer;
+            while (true)
+            {
+                var newline = buffer.PositionOf((byte)'\n');
+                if (newline is null)
+                    break;
+                var piece = buffer.Slice(0, newline.Value);
+                job.CountBytes(piece.Length + 1);
+                buffer = buffer.Slice(buffer.GetPosition(1, newline.Value));
+                line++;
+                if (skipping)
+                {
+                    skipping = false;
+                    continue;
+                }
+                if (rowLength == 0)
+                    rowStartLine = line;
+                if (!Append(piece))
+                {
+                    Reject(ErrorCode.TooLong, $"the row is longer than {maxRowBytes} bytes.", null);
+                    continue;
+                }
+                if (job.Format == "csv" && !CsvRecord.IsComplete(rowBuffer.AsSpan(0, rowLength)))
+                {
+                    // A quoted field goes on over the line break: keep it.
+                    rowBuffer[rowLength++] = (byte)'\n';
+                    continue;
+                }
+                await ProcessRowAsync(cancellationToken);
+                rowLength = 0;
+            }
+            if (!skipping && buffer.Length + rowLength > maxRowBytes)
+            {
+                // No line end within the limit: the row is rejected and the rest of it skipped.
+                if (rowLength == 0)
+                    rowStartLine = line + 1;
+                line++;
+                job.CountBytes(buffer.Length);
+                Reject(ErrorCode.TooLong, $"the row is longer than {maxRowBytes} bytes.", null);
+                rowLength = 0;
+                skipping = true;
+                buffer = buffer.Slice(buffer.End);
+            }
+            else if (skipping)
+            {
+                job.CountBytes(buffer.Length);
+                buffer = buffer.Slice(buffer.End);
+            }
+            if (read.IsCompleted)
+            {
+                // The last row may have no line end.
+                if (!skipping && (buffer.Length > 0 || rowLength > 0))
+                {
+                    line++;
+                    job.CountBytes(buffer.Length);
+                    if (rowLength == 0)
+                        rowStartLine = line;
+                    if (!Append(buffer))
+                        Reject(ErrorCode.TooLong, $"the row is longer than {maxRowBytes} bytes.", null);
+                    else
+                    {
+                        if (job.Format == "csv" && !CsvRecord.IsComplete(rowBuffer.AsSpan(0, rowLength)))
+                            Reject(ErrorCode.Malformed, "the file ends inside a quoted field.", null);
+                        else
+                            await ProcessRowAsync(cancellationToken);
+                    }
+                }
+                input.AdvanceTo(read.Buffer.End);
+                if (job.Format == "csv" && csv is null)
+                    throw EngineException.BadRequest(ErrorCode.Missing, "the CSV has no header row.", "header");
+                return;
+            }
+            input.AdvanceTo(buffer.Start, read.Buffer.End);
+        }
+    }
+
+    bool Append(in ReadOnlySequence<byte> piece)
+    {
+        long needed = rowLength + piece.Length + 1;
+        if (needed > maxRowBytes + 1)
+        {
+            rowLength = 0;
+            return false;
+        }
+        if (needed > rowBuffer.Length)
+            Array.Resize(ref rowBuffer, (int)Math.Min(Math.Max(needed, rowBuffer.Length * 2L), maxRowBytes + 1));
+        piece.CopyTo(rowBuffer.AsSpan(rowLength));
+        rowLength += (int)piece.Length;
+        return true;
+    }
+
+    async ValueTask ProcessRowAsync(CancellationToken cancellationToken)
+    {
+        var row = rowBuffer.AsSpan(0, rowLength);
+        if (row.Trim((byte)'\r').Trim((byte)' ').IsEmpty)
+            return; // blank lines are not rows
+        if (job.Format == "csv" && csv is null)
+        {
+            // The header: a bad one stops the import before anything is applied.
+            if (CsvRecord.TryParse(row, fields) is { } headerProblem)
+                throw EngineException.BadRequest(ErrorCode.Malformed, "the CSV header: " + headerProblem, "header");
+            csv = CsvMapping.Create(fields, csvMapping, engine.IdentifierTypes, engine.DeclaredTraits);
+            return;
+        }
+        int worker;
+        try
+        {
+            worker = Parse(row);
+        }
+        catch (EngineException e)
+        {
+            Reject(e.Code, e.Message, e.Field);
+            return;
+        }
+        var batch = filling[worker] ??= free.Reader.TryRead(out var reused) ? reused : new RowBatch();
+        // The parsed command joins the batch; the batch's spare command is parsed into next.
+        (batch.Commands[batch.Count], command) = (command, batch.Commands[batch.Count]);
+        batch.Lines[batch.Count++] = rowStartLine;
+        if (batch.Count == RowBatch.Size)
+        {
+            filling[worker] = null;
+            await workers[worker].EnqueueAsync(batch, cancellationToken);
+        }
+    }
+
+    /// <summary>Parses the row into <see cref="command"/> and picks its worker by its first identifier.</summary>
+    int Parse(ReadOnlySpan<byte> row)
+    {
+        if (csv is not null)
+        {
+            if (CsvRecord.TryParse(row, fields) is { } problem)
+                throw EngineException.BadRequest(ErrorCode.Malformed, problem, "row");
+            csv.Fill(fields, command);
+        }
+        else
+            FillFromJson(rowBuffer.AsMemory(0, rowLength));
+        if (command.Identifiers.Count == 0)
+            return 0; // the engine rejects it with its usual error
+        var (type, value, _) = command.Identifiers[0];
+        return (int)((uint)HashCode.Combine(type, value) % (uint)workers.Length);
+    }
+
+    void FillFromJson(ReadOnlyMemory<byte> row)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(row, SegmentSpecReader.DocumentOptions);
+        }
+        catch (JsonException e)
+        {
+            throw EngineException.BadRequest(ErrorCode.Malformed, $"not a JSON object: {e.Message}", "row");
+        }
+        using (document)
+        {
+            var message = document.RootElement;
+            string type = message.ValueKind == JsonValueKind.Object && message.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String
+                ? t.GetString()!
+                : throw EngineException.BadRequest(ErrorCode.Missing, "type is required (identify, track, page, screen).", "type");
+            SegmentSpecReader.Read(message, type, command);
+        }
+    }
+
+    void Reject(string code, string message, string? field) => job.Reject(new RejectedRow(rowStartLine, code, message, field));
+}
