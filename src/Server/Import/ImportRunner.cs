@@ -57,6 +57,7 @@ public sealed class ImportRunner
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         foreach (var w in runner.workers)
             w.Start(stop.Token);
+        Exception? failure = null;
         try
         {
             await runner.ReadAllAsync(input, stop.Token);
@@ -64,18 +65,24 @@ public sealed class ImportRunner
                 if (runner.filling[i] is { Count: > 0 } batch)
                     await runner.workers[i].EnqueueAsync(batch, stop.Token);
         }
-        catch
+        catch (Exception e)
         {
+            failure = e;
             stop.Cancel();
-            throw;
         }
-        finally
+        foreach (var w in runner.workers)
+            w.Complete();
+        try
         {
-            foreach (var w in runner.workers)
-                w.Complete();
             // A worker that failed (the journal refused a write) fails the import with its error.
             await Task.WhenAll(runner.workers.Select(w => w.Running));
         }
+        catch (Exception) when (failure is not null)
+        {
+            // The workers were cancelled because reading failed: that failure is the one to report.
+        }
+        if (failure is not null)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
         long last = runner.workers.Max(w => w.LastAddress);
         if (last >= 0)
             await engine.Journal.WaitForCommitAsync(last, cancellationToken);
