@@ -2,4 +2,10 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project bench -- --filter '*'          (all benchmarks)
 // dotnet run -c Release --project bench -- --filter '*Lookup*'   (one class)
+// dotnet run -c Release --project bench -- profile-size [N]      (bytes per typical living profile)
+if (args.Length > 0 && args[0] == "profile-size")
+{
+    Cdp.Bench.ProfileSizeReport.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10_000);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Cdp.Bench.LookupBenchmarks).Assembly).Run(args);
