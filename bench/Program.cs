@@ -8,4 +8,9 @@ if (args.Length > 0 && args[0] == "profile-size")
     Cdp.Bench.ProfileSizeReport.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10_000);
     return;
 }
+if (args.Length > 0 && args[0] == "import-timing")
+{
+    Cdp.Bench.ImportTiming.Run(int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Cdp.Bench.LookupBenchmarks).Assembly).Run(args);

@@ -195,6 +195,44 @@ public sealed class ImportExportTests
         Assert.Contains("age", some);
     }
 
+    [Fact]
+    public async Task Rows_of_one_person_are_applied_in_file_order_even_without_timestamps()
+    {
+        await using var s = await TestServer.StartAsync(null, Settings);
+        // Without timestamps the later row wins by arrival, so order is visible in the result.
+        var rows = new List<string>();
+        for (int round = 0; round < 5; round++)
+            for (int u = 0; u < 200; u++)
+                rows.Add(u % 2 == 0
+                    ? $"{{\"type\":\"identify\",\"userId\":\"u{u}\",\"traits\":{{\"round\":{round}}}}}"
+                    : $"{{\"type\":\"identify\",\"context\":{{\"traits\":{{\"email\":\"p{u}@x.com\"}}}},\"traits\":{{\"round\":{round}}}}}");
+        await Import(s, string.Join("\n", rows), "");
+        for (int u = 0; u < 200; u += 7)
+        {
+            var path = u % 2 == 0 ? $"user_id/u{u}" : $"email/p{u}@x.com";
+            var p = await s.Http.GetFromJsonAsync<JsonElement>("/v1/profiles/" + path);
+            Assert.Equal(4, p.GetProperty("traits").GetProperty("round").GetInt64());
+        }
+
+        var csv = new StringBuilder("email,round\n");
+        for (int round = 0; round < 5; round++)
+            for (int u = 0; u < 100; u++)
+                csv.Append($"c{u}@x.com,{round}\n");
+        await Import(s, csv.ToString(), "?format=csv");
+        for (int u = 0; u < 100; u += 9)
+            Assert.Equal("4", (await s.Http.GetFromJsonAsync<JsonElement>($"/v1/profiles/email/c{u}@x.com")).GetProperty("traits").GetProperty("round").GetString());
+    }
+
+    [Theory]
+    [InlineData("{\"type\":\"track\",\"anonymousId\":\"a1\",\"userId\":\"u1\"}", "u1")]
+    [InlineData("{\"type\":\"track\",\"anonymousId\":\"a1\",\"context\":{\"traits\":{\"email\":\"e@x\"}}}", "a1")]
+    [InlineData("{\"type\":\"identify\",\"traits\":{\"email\":\"e@x\"},\"properties\":{\"userId\":\"nested\"}}", "e@x")]
+    [InlineData("{\"type\":\"identify\",\"identifiers\":{\"account\":\"A-1\",\"device\":\"d\"}}", "A-1")]
+    [InlineData("{\"type\":\"identify\"}", "")]
+    [InlineData("{not json", "{not json")]
+    public void Ndjson_rows_are_routed_by_userId_then_anonymousId_then_email_then_identifiers(string row, string key)
+        => Assert.Equal(key, Encoding.UTF8.GetString(RowPartition.JsonKey(Encoding.UTF8.GetBytes(row))));
+
     /// <summary>Splits CSV bytes into records with the server's own reader (rows may span lines).</summary>
     static List<List<string>> SplitCsv(byte[] bytes)
     {

@@ -66,18 +66,8 @@ public static class SegmentSpecReader
 
         AddIdentifier(message, "userId", "user_id", prefix, command);
         AddIdentifier(message, "anonymousId", "anonymous_id", prefix, command);
-        JsonElement traits = default, contextTraits = default;
-        if (message.TryGetProperty("context", out var context) && context.ValueKind == JsonValueKind.Object)
-        {
-            if (context.TryGetProperty("traits", out contextTraits) && contextTraits.ValueKind == JsonValueKind.Object)
-            {
-                if (!message.TryGetProperty("traits", out _))
-                    AddIdentifier(contextTraits, "email", "email", prefix + "context.traits.", command);
-            }
-            if (context.TryGetProperty("device", out var device) && device.ValueKind == JsonValueKind.Object)
-                AddIdentifier(device, "id", "device", prefix + "context.device.", command);
-        }
-        if (command.Kind == WriteKind.Identify && message.TryGetProperty("traits", out traits))
+        // traits.email first: when context.traits.email differs, the message's own traits win.
+        if (command.Kind == WriteKind.Identify && message.TryGetProperty("traits", out var traits))
         {
             if (traits.ValueKind != JsonValueKind.Object)
                 throw EngineException.BadRequest(ErrorCode.WrongType, $"{Path(prefix, "traits")} must be an object.", Path(prefix, "traits"));
@@ -85,6 +75,13 @@ public static class SegmentSpecReader
             AddIdentifier(traits, "phone", "phone", prefix + "traits.", command);
             foreach (var p in traits.EnumerateObject())
                 AddValue(p.Value, p.Name, Path(prefix, "traits." + p.Name), 3, command, property: false);
+        }
+        if (message.TryGetProperty("context", out var context) && context.ValueKind == JsonValueKind.Object)
+        {
+            if (context.TryGetProperty("traits", out var contextTraits) && contextTraits.ValueKind == JsonValueKind.Object)
+                AddIdentifier(contextTraits, "email", "email", prefix + "context.traits.", command);
+            if (context.TryGetProperty("device", out var device) && device.ValueKind == JsonValueKind.Object)
+                AddIdentifier(device, "id", "device", prefix + "context.device.", command);
         }
         if (message.TryGetProperty("identifiers", out var identifiers))
         {

@@ -21,10 +21,37 @@ public sealed class CsvMapping
     readonly (Target Target, string Name)[] columns;
     readonly DeclaredTraits declared;
 
+    readonly int routingColumn;
+
     CsvMapping((Target, string)[] columns, DeclaredTraits declared)
     {
         this.columns = columns;
         this.declared = declared;
+        routingColumn = Array.FindIndex(columns, c => c.Item1 == Target.Identifier);
+    }
+
+    /// <summary>
+    /// The raw bytes of a row's first identifier column (see <see cref="RowPartition"/>); empty when
+    /// the row is too short. Quotes are honoured, not removed.
+    /// </summary>
+    public ReadOnlySpan<byte> PartitionKey(ReadOnlySpan<byte> row)
+    {
+        int field = 0, start = 0;
+        bool quoted = false;
+        for (int i = 0; i < row.Length; i++)
+        {
+            byte b = row[i];
+            if (b == (byte)'"')
+                quoted = !quoted;
+            else if (b == (byte)',' && !quoted)
+            {
+                if (field == routingColumn)
+                    return row[start..i];
+                field++;
+                start = i + 1;
+            }
+        }
+        return field == routingColumn ? row[start..] : default;
     }
 
     /// <summary>Number of columns a row must have.</summary>

@@ -26,7 +26,6 @@ public sealed class ImportRunner
     readonly ImportWorker[] workers;
     readonly RowBatch?[] filling;
     readonly Channel<RowBatch> free = Channel.CreateUnbounded<RowBatch>();
-    WriteCommand command = new();
     byte[] rowBuffer = new byte[4096];
     int rowLength;
     long rowStartLine;
@@ -197,64 +196,20 @@ public sealed class ImportRunner
             if (CsvRecord.TryParse(row, fields) is { } headerProblem)
                 throw EngineException.BadRequest(ErrorCode.Malformed, "the CSV header: " + headerProblem, "header");
             csv = CsvMapping.Create(fields, csvMapping, engine.IdentifierTypes, engine.DeclaredTraits);
+            foreach (var w in workers)
+                w.Csv = csv;
             return;
         }
-        int worker;
-        try
-        {
-            worker = Parse(row);
-        }
-        catch (EngineException e)
-        {
-            Reject(e.Code, e.Message, e.Field);
-            return;
-        }
+        // Parsing happens on the workers, in parallel; here only a cheap look at the row decides
+        // which worker gets it, so that rows of one person keep their file order.
+        var key = csv is not null ? csv.PartitionKey(row) : RowPartition.JsonKey(row);
+        int worker = (int)((uint)RowPartition.Hash(key) % (uint)workers.Length);
         var batch = filling[worker] ??= free.Reader.TryRead(out var reused) ? reused : new RowBatch();
-        // The parsed command joins the batch; the batch's spare command is parsed into next.
-        (batch.Commands[batch.Count], command) = (command, batch.Commands[batch.Count]);
-        batch.Lines[batch.Count++] = rowStartLine;
-        if (batch.Count == RowBatch.Size)
+        batch.Add(row, rowStartLine);
+        if (batch.IsFull)
         {
             filling[worker] = null;
             await workers[worker].EnqueueAsync(batch, cancellationToken);
-        }
-    }
-
-    /// <summary>Parses the row into <see cref="command"/> and picks its worker by its first identifier.</summary>
-    int Parse(ReadOnlySpan<byte> row)
-    {
-        if (csv is not null)
-        {
-            if (CsvRecord.TryParse(row, fields) is { } problem)
-                throw EngineException.BadRequest(ErrorCode.Malformed, problem, "row");
-            csv.Fill(fields, command);
-        }
-        else
-            FillFromJson(rowBuffer.AsMemory(0, rowLength));
-        if (command.Identifiers.Count == 0)
-            return 0; // the engine rejects it with its usual error
-        var (type, value, _) = command.Identifiers[0];
-        return (int)((uint)HashCode.Combine(type, value) % (uint)workers.Length);
-    }
-
-    void FillFromJson(ReadOnlyMemory<byte> row)
-    {
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(row, SegmentSpecReader.DocumentOptions);
-        }
-        catch (JsonException e)
-        {
-            throw EngineException.BadRequest(ErrorCode.Malformed, $"not a JSON object: {e.Message}", "row");
-        }
-        using (document)
-        {
-            var message = document.RootElement;
-            string type = message.ValueKind == JsonValueKind.Object && message.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String
-                ? t.GetString()!
-                : throw EngineException.BadRequest(ErrorCode.Missing, "type is required (identify, track, page, screen).", "type");
-            SegmentSpecReader.Read(message, type, command);
         }
     }
 
