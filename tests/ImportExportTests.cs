@@ -184,15 +184,25 @@ public sealed class ImportExportTests
         Assert.Equal("id", header[0]);
         Assert.Contains("computed.orders", header);
         Assert.Equal(301, records.Count);
-        int user = header.IndexOf("user_id"), email = header.IndexOf("email"), age = header.IndexOf("age"), note = header.IndexOf("note");
+        int user = header.IndexOf("user_id"), email = header.IndexOf("email"), age = header.IndexOf("traits.age"), note = header.IndexOf("traits.note");
         var row = records.Single(r => r[user] == "u7");
         Assert.Equal("p7@x.com", row[email]);
         Assert.Equal("7", row[age]);
         Assert.Equal("a, \"b\"\nc", row[note]);
 
         var some = SplitCsv(await s.Http.GetByteArrayAsync("/v1/export?format=csv&fields=age"))[0];
-        Assert.DoesNotContain("note", some);
-        Assert.Contains("age", some);
+        Assert.DoesNotContain("traits.note", some);
+        Assert.Contains("traits.age", some);
+
+        // The CSV export reads back into another server: same traits, nothing extra.
+        await using var other = await TestServer.StartAsync(null, Settings);
+        var back = await Import(other, Encoding.UTF8.GetString(csv), "?format=csv");
+        Assert.Equal(300, back.GetProperty("applied").GetInt64());
+        var p7 = (await other.Http.GetFromJsonAsync<JsonElement>("/v1/profiles/user_id/u7")).GetProperty("traits");
+        Assert.Equal("a, \"b\"\nc", p7.GetProperty("note").GetString());
+        Assert.Equal("p7@x.com", p7.GetProperty("email").GetString());
+        Assert.False(p7.TryGetProperty("id", out _));
+        Assert.False(p7.TryGetProperty("createdAt", out _));
     }
 
     [Fact]
@@ -232,6 +242,57 @@ public sealed class ImportExportTests
     [InlineData("{not json", "{not json")]
     public void Ndjson_rows_are_routed_by_userId_then_anonymousId_then_email_then_identifiers(string row, string key)
         => Assert.Equal(key, Encoding.UTF8.GetString(RowPartition.JsonKey(Encoding.UTF8.GetBytes(row))));
+
+    [Fact]
+    public async Task A_stray_quote_costs_its_own_row_only_and_a_byte_order_mark_is_not_part_of_the_header()
+    {
+        await using var s = await TestServer.StartAsync(null, Settings);
+        var csv = "\uFEFFemail,height\na@x.com,5'11\"\nb@x.com,6'0\"\nc@x.com,\"6'2\"\"\"\n";
+        var job = await Import(s, csv, "?format=csv");
+        Assert.Equal(1, job.GetProperty("applied").GetInt64());
+        var rejected = job.GetProperty("rejectedRows").EnumerateArray().Select(r => r.GetProperty("line").GetInt64()).ToArray();
+        Assert.Equal([2L, 3L], rejected);
+        Assert.Equal("6'2\"", (await s.Http.GetFromJsonAsync<JsonElement>("/v1/profiles/email/c@x.com")).GetProperty("traits").GetProperty("height").GetString());
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(300)]
+    [InlineData(5000)]
+    public async Task Results_do_not_depend_on_how_the_upload_arrives(int chunk)
+    {
+        await using var s = await TestServer.StartAsync(null, Settings);
+        var ndjson = string.Join("\n",
+            "{\"type\":\"identify\",\"userId\":\"a\"}",
+            "{\"type\":\"identify\",\"userId\":\"b\",\"traits\":{\"x\":\"" + new string('x', 3000) + "\"}}",
+            "bad",
+            "",
+            "{\"type\":\"identify\",\"userId\":\"c\",\"traits\":{\"x\":\"" + new string('y', 5000) + "\"}}",
+            "{\"type\":\"identify\",\"userId\":\"d\"}",
+            "bad again");
+        var csv = "email,note\r\ne@x.com,\"two\r\nlines\"\r\nf@x.com,1,2\r\n\"" + new string('z', 3000) + "\r\nstill\",x\r\ng@x.com,ok";
+        foreach (var (format, body, expected) in new[]
+        {
+            ("ndjson", ndjson, new[] { (2L, "too_long"), (3L, "malformed"), (5L, "too_long"), (7L, "malformed") }),
+            ("csv", csv, new[] { (4L, "malformed"), (5L, "too_long") }),
+        })
+        {
+            var job = new ImportJob("t-" + format + chunk, format, DateTimeOffset.UnixEpoch);
+            var reader = System.IO.Pipelines.PipeReader.Create(new ChunkedStream(Encoding.UTF8.GetBytes(body), chunk));
+            await ImportRunner.RunAsync(s.Engine, job, reader, null, CancellationToken.None);
+            Assert.Equal(expected, job.RejectedRows.Select(r => (r.Line, r.Code)).ToArray());
+        }
+    }
+
+    /// <summary>A stream that hands out at most <c>chunk</c> bytes per read, like a slow upload.</summary>
+    sealed class ChunkedStream(byte[] data, int chunk) : MemoryStream(data)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, chunk));
+        public override int Read(Span<byte> buffer) => base.Read(buffer[..Math.Min(buffer.Length, chunk)]);
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => base.ReadAsync(buffer, offset, Math.Min(count, chunk), cancellationToken);
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => base.ReadAsync(buffer[..Math.Min(buffer.Length, chunk)], cancellationToken);
+    }
 
     /// <summary>Splits CSV bytes into records with the server's own reader (rows may span lines).</summary>
     static List<List<string>> SplitCsv(byte[] bytes)

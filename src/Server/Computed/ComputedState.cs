@@ -97,6 +97,10 @@ public static class ComputedState
         int cellsStart = w.Position;
         bool keyed = d.Function.IsKeyedByValue();
         int room = keyed ? d.MaxValues - CountValues(d, a, now) : int.MaxValue;
+        // Bytes bound keyed states too: long values could otherwise outgrow the profile limit and
+        // make every later write to the profile fail. Known values keep counting; new ones wait.
+        if (keyed && a.Length + b.Length > MaxStateBytes)
+            room = 0;
         var ra = new ComputedCellReader(d, a);
         var rb = new ComputedCellReader(d, b);
         bool ha = ra.Next(out var ca), hb = rb.Next(out var cb);
@@ -364,7 +368,13 @@ public static class ComputedState
     }
 
     /// <summary>Most bytes a property value may take in a state; longer values are not aggregated (first, last, distinct_count, most_frequent).</summary>
-    public const int MaxValueBytes = 1024;
+    public const int MaxValueBytes = 256;
+
+    /// <summary>
+    /// Most bytes of a distinct_count or most_frequent state before it stops taking new values (as
+    /// when it holds <see cref="ComputedTraitDefinition.MaxValues"/> values).
+    /// </summary>
+    public const int MaxStateBytes = 8 * 1024;
 
     /// <summary>A state's cells in order.</summary>
     public ref struct ComputedCellReader

@@ -23,6 +23,8 @@ public sealed class ComputedTraitDefinition
 {
     /// <summary>Most buckets a window may have (bounds the state per profile).</summary>
     public const int MaxBuckets = 1024;
+    /// <summary>Most buckets of a windowed first or last of a property (each keeps a value of up to <see cref="ComputedState.MaxValueBytes"/>).</summary>
+    public const int MaxValueBuckets = 64;
 
     ComputedTraitDefinition(string name, ComputedFunction function, string? eventName, string? property,
         EventCondition[] conditions, long bucketMs, int bucketCount, int maxValues)
@@ -169,6 +171,8 @@ public sealed class ComputedTraitDefinition
         }
         else if (!string.IsNullOrWhiteSpace(o.Bucket))
             throw Bad($"{at}:Bucket is set but Window is not.");
+        if (function is ComputedFunction.First or ComputedFunction.Last && property is not null && bucketCount > MaxValueBuckets)
+            throw Bad($"{at}: {o.Function} of a property keeps a value per bucket; a window of {bucketCount} buckets is more than {MaxValueBuckets} (use a wider Bucket).");
         if (o.MaxValues is < 1 or > 65_535)
             throw Bad($"{at}:MaxValues must be 1-65535, not {o.MaxValues}.");
         var d = new ComputedTraitDefinition(name, function, eventName, property, conditions, bucketMs, bucketCount, o.MaxValues);

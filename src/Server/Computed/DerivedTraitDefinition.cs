@@ -41,7 +41,9 @@ public sealed class DerivedTraitDefinition
         // Where the clocks jump at midnight the day starts at the first valid minute.
         while (Zone.IsInvalidTime(midnight))
             midnight = midnight.AddMinutes(1);
-        return new DateTimeOffset(TimeZoneInfo.ConvertTimeToUtc(DateTime.SpecifyKind(midnight, DateTimeKind.Unspecified), Zone)).ToUnixTimeMilliseconds();
+        // Where the clocks fall back over midnight, the day starts at the first of the two midnights.
+        var offset = Zone.IsAmbiguousTime(midnight) ? Zone.GetAmbiguousTimeOffsets(midnight).Max() : Zone.GetUtcOffset(midnight);
+        return new DateTimeOffset(DateTime.SpecifyKind(midnight, DateTimeKind.Unspecified), offset).ToUnixTimeMilliseconds();
     }
 
     long LocalDay(long unixMs)

@@ -268,8 +268,13 @@ public sealed unsafe class EngineSession : IDisposable
         // Names are interned last: an interned name is harmless even if the write fails later.
         foreach (var (name, value) in command.Traits)
             traitIds.Add((engine.Schema.Intern(name, "traits." + name), value));
-        if (command.Source is { } s)
+        if (command.Source is { } s && !engine.Schema.TryGetId(SourcePrefix + s, out _))
+        {
+            if (!engine.TryAddSource())
+                throw EngineException.BadRequest(ErrorCode.TooMany,
+                    $"the server knows {ProfileEngine.MaxSources} distinct sources already; source names a system (crm, shop), not a request.", "source");
             engine.Schema.Intern(SourcePrefix + s, "source");
+        }
         return rejected;
     }
 

@@ -50,6 +50,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             DeclaredTraits = DeclaredTraits.Create(options.Traits);
             Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
             Computed = ComputedTraitCatalog.Create(options, Schema);
+            sourceCount = Schema.CountWithPrefix(EngineSession.SourcePrefix);
             Store = new ProfileStore(dataDir, options.Store, Computed, logger);
             Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
                 options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger);
@@ -96,6 +97,25 @@ public sealed class ProfileEngine : IAsyncDisposable
     public SchemaRegistry Schema { get; }
     /// <summary>Declared trait types.</summary>
     public DeclaredTraits DeclaredTraits { get; }
+    /// <summary>
+    /// Most distinct write sources. Sources share the name registry with traits and events, so a
+    /// client that sent a new source with every write (a request id) would otherwise fill it.
+    /// </summary>
+    public const int MaxSources = 1000;
+    int sourceCount;
+
+    /// <summary>
+    /// Claims room for one more distinct source; false when <see cref="MaxSources"/> are known.
+    /// Two writes racing with new sources may pass the limit by one each, which is harmless.
+    /// </summary>
+    internal bool TryAddSource()
+    {
+        if (Volatile.Read(ref sourceCount) >= MaxSources)
+            return false;
+        Interlocked.Increment(ref sourceCount);
+        return true;
+    }
+
     /// <summary>Computed and derived traits.</summary>
     public ComputedTraitCatalog Computed { get; }
     /// <summary>The FASTER store.</summary>

@@ -50,7 +50,7 @@ public static class ProfileExporter
 
     /// <summary>
     /// Writes CSV: <c>id</c>, one column per identifier type (several values joined by <c>|</c>), one
-    /// per trait, one per computed value (<c>computed.x</c>), <c>createdAt</c>, <c>updatedAt</c>.
+    /// per trait (<c>traits.x</c>), one per computed value (<c>computed.x</c>), <c>createdAt</c>, <c>updatedAt</c>.
     /// Trait columns are <paramref name="fields"/>, or every trait some profile has (found by a
     /// first pass over the profiles, which keeps only a bitmap of trait ids).
     /// </summary>
@@ -88,7 +88,9 @@ public static class ProfileExporter
 
             var header = new List<string> { "id" };
             header.AddRange(identifierTypes);
-            header.AddRange(traitIds.Select(id => engine.Schema.GetName(id)));
+            // "traits." keeps trait columns apart from identifier columns of the same name (email is
+            // often both) and lets the CSV importer read an export back.
+            header.AddRange(traitIds.Select(id => "traits." + engine.Schema.GetName(id)));
             for (int i = 0; i < computed.Count; i++)
                 header.Add("computed." + computed.NameOf(i));
             header.Add("createdAt");

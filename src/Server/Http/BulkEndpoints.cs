@@ -45,9 +45,19 @@ public static class BulkEndpoints
             limit.MaxRequestBodySize = null;
         if (job is not null && !ImportJobRegistry.IsValidId(job))
             return HttpEndpoints.Problem(EngineException.BadRequest(ErrorCode.Malformed, "job must be 1-64 letters, digits, '-' or '_'.", "job"));
-        if (jobs.Start(format, job) is not { } import)
-            return HttpEndpoints.Problem(new EngineException(Status.Conflict, ErrorCode.DuplicateKey, $"an import job '{job}' exists already.", "job"));
-        return await RunAsync(http, mapping, engine, jobs, import);
+        if (!jobs.TryClaimSlot())
+            return Results.Problem(statusCode: 429, title: "Too Many Requests", detail: "another import is running; one runs at a time. Retry when it has finished.",
+                extensions: new Dictionary<string, object?> { ["code"] = "import_running" });
+        try
+        {
+            if (jobs.Start(format, job) is not { } import)
+                return HttpEndpoints.Problem(new EngineException(Status.Conflict, ErrorCode.DuplicateKey, $"an import job '{job}' exists already.", "job"));
+            return await RunAsync(http, mapping, engine, jobs, import);
+        }
+        finally
+        {
+            jobs.ReleaseSlot();
+        }
     }
 
     static async Task<IResult> RunAsync(HttpContext http, string? mapping, ProfileEngine engine, ImportJobRegistry jobs, ImportJob job)
@@ -63,7 +73,7 @@ public static class BulkEndpoints
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or Microsoft.AspNetCore.Connections.ConnectionResetException or BadHttpRequestException)
         {
-            jobs.Finish(job, "the upload ended before the end of the file: " + e.Message);
+            jobs.Finish(job, "the import was interrupted (the upload broke off or the client went away); rows applied so far stay applied: " + e.Message);
             return Results.Problem(statusCode: 400, title: "Bad Request", detail: job.Error, extensions: new Dictionary<string, object?> { ["code"] = "incomplete", ["job"] = job.Id });
         }
         catch (Exception e)

@@ -85,7 +85,9 @@ public sealed class CsvMapping
             var target = renames.GetValueOrDefault(name, name);
             (Target, string) column = target switch
             {
-                "-" => (Target.Ignore, ""),
+                // What an export adds that is not written back: the master id, its times, computed values.
+                "-" or "id" or "createdAt" or "updatedAt" => (Target.Ignore, ""),
+                _ when target.StartsWith("computed.", StringComparison.Ordinal) => (Target.Ignore, ""),
                 "timestamp" => (Target.Timestamp, ""),
                 "messageId" => (Target.MessageId, ""),
                 "source" => (Target.Source, ""),

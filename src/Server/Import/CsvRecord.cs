@@ -10,9 +10,14 @@ public static class CsvRecord
 {
     /// <summary>
     /// Whether <paramref name="text"/> (one or more physical lines) ends outside a quoted field, so the
-    /// record is complete. Doubled quotes keep the count even, so counting quotes is enough.
+    /// record is complete (see <see cref="CsvQuoteScanner"/>).
     /// </summary>
-    public static bool IsComplete(ReadOnlySpan<byte> text) => text.Count((byte)'"') % 2 == 0;
+    public static bool IsComplete(ReadOnlySpan<byte> text)
+    {
+        var scanner = new CsvQuoteScanner();
+        scanner.Feed(text);
+        return !scanner.InQuotedField;
+    }
 
     /// <summary>
     /// Splits a complete record into <paramref name="fields"/>. Returns null on success, else what is
@@ -89,6 +94,53 @@ public static class CsvRecord
         {
             text = "";
             return false;
+        }
+    }
+}
+
+/// <summary>
+/// Follows RFC 4180 quoting over bytes fed in pieces: whether the text so far ends inside a quoted
+/// field. A quote opens a quoted field only at the start of a field; elsewhere (<c>5'11"</c>) it is
+/// an ordinary character, which the parser then reports, so a stray quote costs one row, not the
+/// rows after it. Used to find where a record ends, also while skipping a record that is too long.
+/// </summary>
+public struct CsvQuoteScanner
+{
+    bool quoted, quoteSeen, started;
+    bool fieldStart;
+
+    /// <summary>Whether the bytes fed so far end inside a quoted field (a record going on over a line break).</summary>
+    public readonly bool InQuotedField => quoted && !quoteSeen;
+
+    /// <summary>Feeds the next bytes.</summary>
+    public void Feed(ReadOnlySpan<byte> bytes)
+    {
+        if (!started)
+        {
+            started = true;
+            fieldStart = true;
+        }
+        foreach (byte b in bytes)
+        {
+            if (quoted)
+            {
+                if (b == (byte)'"')
+                {
+                    // A second quote right after one is an escaped quote; a lone one closes the field.
+                    quoteSeen = !quoteSeen;
+                    continue;
+                }
+                if (!quoteSeen)
+                    continue;
+                quoted = quoteSeen = false;
+            }
+            if (b == (byte)'"' && fieldStart)
+            {
+                quoted = true;
+                fieldStart = false;
+                continue;
+            }
+            fieldStart = b == (byte)',' || b == (byte)'\n';
         }
     }
 }

@@ -29,6 +29,17 @@ public sealed class ImportJobRegistry
         return jobs.TryAdd(job.Id, job) ? job : null;
     }
 
+    int running;
+
+    /// <summary>
+    /// Claims the import slot: one import runs at a time, because each takes an engine session per
+    /// core for its whole run and several would leave none for ordinary requests.
+    /// </summary>
+    public bool TryClaimSlot() => Interlocked.CompareExchange(ref running, 1, 0) == 0;
+
+    /// <summary>Releases the slot of <see cref="TryClaimSlot"/>.</summary>
+    public void ReleaseSlot() => Volatile.Write(ref running, 0);
+
     /// <summary>Whether <paramref name="id"/> may name a job: 1-64 letters, digits, '-' and '_'.</summary>
     public static bool IsValidId(string id) => id.Length is >= 1 and <= 64 && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 

@@ -27,6 +27,8 @@ public sealed class ImportRunner
     readonly RowBatch?[] filling;
     readonly Channel<RowBatch> free = Channel.CreateUnbounded<RowBatch>();
     byte[] rowBuffer = new byte[4096];
+    byte[] droppedRow = [];
+    int droppedLength;
     int rowLength;
     long rowStartLine;
     CsvMapping? csv;
@@ -55,7 +57,13 @@ public sealed class ImportRunner
         var runner = new ImportRunner(engine, job, csvMapping);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         foreach (var w in runner.workers)
+        {
             w.Start(stop.Token);
+            // A worker that fails (the journal refused a write) must stop the reader, which may be
+            // waiting for room in that worker's queue.
+            _ = w.Running.ContinueWith(static (_, state) => ((CancellationTokenSource)state!).Cancel(), stop,
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
         Exception? failure = null;
         try
         {
@@ -73,15 +81,15 @@ public sealed class ImportRunner
             w.Complete();
         try
         {
-            // A worker that failed (the journal refused a write) fails the import with its error.
             await Task.WhenAll(runner.workers.Select(w => w.Running));
         }
         catch (Exception) when (failure is not null)
         {
-            // The workers were cancelled because reading failed: that failure is the one to report.
+            // Reported below: a worker's own failure first, else the reader's.
         }
-        if (failure is not null)
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        var workerFailure = runner.workers.Select(w => w.Running.Exception?.InnerException).FirstOrDefault(e => e is not null and not OperationCanceledException);
+        if ((workerFailure ?? failure) is { } first)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
         long last = runner.workers.Max(w => w.LastAddress);
         if (last >= 0)
             await engine.Journal.WaitForCommitAsync(last, cancellationToken);
@@ -91,10 +99,27 @@ public sealed class ImportRunner
     {
         long line = 0;
         bool skipping = false; // inside a row that is too long: drop bytes up to its end
+        var skipped = new CsvQuoteScanner(); // CSV: where the skipped record ends
+        bool first = true;
         while (true)
         {
             var read = await input.ReadAsync(cancellationToken);
             var buffer = read.Buffer;
+            if (first)
+            {
+                // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first row.
+                if (buffer.Length < 3 && !read.IsCompleted)
+                {
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    continue;
+                }
+                first = false;
+                if (buffer.Length >= 3 && buffer.FirstSpan.Length >= 3 && buffer.FirstSpan[..3].SequenceEqual("\uFEFF"u8))
+                {
+                    job.CountBytes(3);
+                    buffer = buffer.Slice(3);
+                }
+            }
             while (true)
             {
                 var newline = buffer.PositionOf((byte)'\n');
@@ -106,6 +131,13 @@ public sealed class ImportRunner
                 line++;
                 if (skipping)
                 {
+                    if (job.Format == "csv")
+                    {
+                        skipped.Feed(piece.IsSingleSegment ? piece.FirstSpan : piece.ToArray());
+                        skipped.Feed("\n"u8);
+                        if (skipped.InQuotedField)
+                            continue; // the too-long record goes on over this line break
+                    }
                     skipping = false;
                     continue;
                 }
@@ -114,6 +146,15 @@ public sealed class ImportRunner
                 if (!Append(piece))
                 {
                     Reject(ErrorCode.TooLong, $"the row is longer than {maxRowBytes} bytes.", null);
+                    if (job.Format == "csv")
+                    {
+                        // Append dropped the record so far; its quoting decides where it ends.
+                        skipped = new CsvQuoteScanner();
+                        skipped.Feed(droppedRow.AsSpan(0, droppedLength));
+                        skipped.Feed(piece.IsSingleSegment ? piece.FirstSpan : piece.ToArray());
+                        skipped.Feed("\n"u8);
+                        skipping = skipped.InQuotedField;
+                    }
                     continue;
                 }
                 if (job.Format == "csv" && !CsvRecord.IsComplete(rowBuffer.AsSpan(0, rowLength)))
@@ -128,10 +169,13 @@ public sealed class ImportRunner
             if (!skipping && buffer.Length + rowLength > maxRowBytes)
             {
                 // No line end within the limit: the row is rejected and the rest of it skipped.
+                // Its line is counted when its line end arrives.
                 if (rowLength == 0)
                     rowStartLine = line + 1;
-                line++;
                 job.CountBytes(buffer.Length);
+                skipped = new CsvQuoteScanner();
+                skipped.Feed(rowBuffer.AsSpan(0, rowLength));
+                skipped.Feed(buffer.IsSingleSegment ? buffer.FirstSpan : buffer.ToArray());
                 Reject(ErrorCode.TooLong, $"the row is longer than {maxRowBytes} bytes.", null);
                 rowLength = 0;
                 skipping = true;
@@ -140,6 +184,7 @@ public sealed class ImportRunner
             else if (skipping)
             {
                 job.CountBytes(buffer.Length);
+                skipped.Feed(buffer.IsSingleSegment ? buffer.FirstSpan : buffer.ToArray());
                 buffer = buffer.Slice(buffer.End);
             }
             if (read.IsCompleted)
@@ -175,6 +220,9 @@ public sealed class ImportRunner
         long needed = rowLength + piece.Length + 1;
         if (needed > maxRowBytes + 1)
         {
+            // Kept for the CSV quote scan of the rejected record.
+            (droppedRow, rowBuffer) = (rowBuffer, droppedRow.Length >= rowBuffer.Length ? droppedRow : new byte[rowBuffer.Length]);
+            droppedLength = rowLength;
             rowLength = 0;
             return false;
         }

@@ -92,7 +92,15 @@ sealed class ImportWorker
                 {
                     try
                     {
-                        Parse(batch, i);
+                        try
+                        {
+                            Parse(batch, i);
+                        }
+                        catch (Exception e) when (e is InvalidOperationException or FormatException or JsonException or ArgumentException)
+                        {
+                            // Whatever the parsers throw on a row they cannot read is that row's fault.
+                            throw EngineException.BadRequest(ErrorCode.Malformed, "the row cannot be read: " + e.Message, "row");
+                        }
                         var result = session.Write(command);
                         LastAddress = Math.Max(LastAddress, result.JournalAddress);
                         job.CountApplied(result.Duplicate);

@@ -122,6 +122,16 @@ public sealed class SchemaRegistry : IDisposable
     /// <summary>The name of an id.</summary>
     public string GetName(ushort id) => names[id];
 
+    /// <summary>Number of names that start with <paramref name="prefix"/> (a namespace within the registry).</summary>
+    public int CountWithPrefix(string prefix)
+    {
+        int n = 0, total = Count;
+        for (int i = 1; i <= total; i++)
+            if (names[i].StartsWith(prefix, StringComparison.Ordinal))
+                n++;
+        return n;
+    }
+
     /// <summary>The UTF-8 name of an id, for writing responses without encoding.</summary>
     public ReadOnlySpan<byte> GetUtf8Name(ushort id) => utf8Names[id];
 

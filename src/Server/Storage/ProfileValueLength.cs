@@ -47,7 +47,7 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
         var scratch = MergeScratch.Get(maxProfileBytes);
         int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch, computed);
         // Too large: the copy-updater cancels the operation; any valid size will do until then.
-        return sizeof(int) + (used < 0 ? t.Length : Capacity(used));
+        return sizeof(int) + (used < 0 || used > maxProfileBytes ? t.Length : Capacity(used));
     }
 }
 
@@ -59,8 +59,11 @@ static class MergeScratch
     public static Span<byte> Get(int maxProfileBytes)
     {
         var b = buffer;
-        if (b is null || b.Length != maxProfileBytes)
-            buffer = b = new byte[maxProfileBytes];
+        // Slack beyond the limit: a merge may write a little past its final size before it moves
+        // computed cells into place, and the callers compare the result with the limit themselves.
+        int size = maxProfileBytes + 64;
+        if (b is null || b.Length != size)
+            buffer = b = new byte[size];
         return b;
     }
 }

@@ -56,7 +56,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
             return true;
         var scratch = MergeScratch.Get(maxProfileBytes);
         int used = ProfileRecord.Merge(current, Delta(ref input), scratch, computed);
-        if (used < 0)
+        if (used < 0 || used > maxProfileBytes)
         {
             rmwInfo.Action = RMWAction.CancelOperation;
             return false;
