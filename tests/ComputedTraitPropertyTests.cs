@@ -557,7 +557,7 @@ public sealed class ComputedTraitPropertyTests
             if (problems.Count > 0)
                 throw new Xunit.Sdk.XunitException(string.Join("\n", problems));
         });
-        Check.One(PropertyConfig(150), property);
+        Check.One(PropertyConfig(200), property);
     }
 
     static string Show(long instant, long lastReceive)
@@ -570,7 +570,7 @@ public sealed class ComputedTraitPropertyTests
         {
             ReplayCase(scenario).AsTask().GetAwaiter().GetResult();
         });
-        Check.One(PropertyConfig(40), property);
+        Check.One(PropertyConfig(60), property);
         await Task.CompletedTask;
     }
 
