@@ -111,11 +111,12 @@ public sealed class ComputedTraitPropertyTests
     enum TsMode { None, Absolute, Back, Ahead }
 
     /// <summary>
-    /// One write. The receive clock advances by <see cref="DelayMs"/> first. The timestamp is none
+    /// One write. The receive clock advances by <see cref="DelayMs"/> first, then up to the next multiple
+    /// of <see cref="AlignMs"/> (1: no rounding; a bucket width puts the write exactly on a boundary). The timestamp is none
     /// (receive time), <see cref="TsMs"/> after the scenario's day-aligned origin, or that far before or after
     /// the receive time (a source's clock running ahead).
     /// </summary>
-    sealed record Write(int Profile, WriteKind Kind, long DelayMs, TsMode Mode, long TsMs, string? Event,
+    sealed record Write(int Profile, WriteKind Kind, long DelayMs, long AlignMs, TsMode Mode, long TsMs, string? Event,
         TraitValue? Revenue, TraitValue? Sku, (string Name, TraitValue Value)[] Traits, bool WithEmail, string? MessageId, string? Source)
     {
         public long? Timestamp(long origin, long received) => Mode switch
@@ -129,7 +130,10 @@ public sealed class ComputedTraitPropertyTests
         public override string ToString()
         {
             var sb = new StringBuilder();
-            sb.Append(CultureInfo.InvariantCulture, $"p{Profile} {Kind} +{DelayMs}ms ts={Mode}");
+            sb.Append(CultureInfo.InvariantCulture, $"p{Profile} {Kind} +{DelayMs}ms");
+            if (AlignMs > 1)
+                sb.Append(CultureInfo.InvariantCulture, $" up to a multiple of {AlignMs}ms");
+            sb.Append(CultureInfo.InvariantCulture, $" ts={Mode}");
             if (Mode != TsMode.None)
                 sb.Append(CultureInfo.InvariantCulture, $"({TsMs})");
             if (Event is not null)
@@ -150,11 +154,12 @@ public sealed class ComputedTraitPropertyTests
         }
     }
 
-    sealed record Scenario(Write[] Writes, long[] QueryDelays)
+    /// <summary>Writes, then reads at last receive + Delay, rounded up to a multiple of Align.</summary>
+    sealed record Scenario(Write[] Writes, (long Delay, long Align)[] QueryDelays)
     {
         public override string ToString()
             => $"{Writes.Length} writes:\n  " + string.Join("\n  ", Writes.Select((w, i) => $"#{i} {w}"))
-               + $"\n  queries at last receive + [{string.Join(", ", QueryDelays)}] ms";
+               + $"\n  queries at last receive + [{string.Join(", ", QueryDelays.Select(q => q.Align > 1 ? $"{q.Delay} up to a multiple of {q.Align}" : $"{q.Delay}"))}] ms";
     }
 
     static string Show(TraitValue v) => v.Kind switch
@@ -176,6 +181,11 @@ public sealed class ComputedTraitPropertyTests
         (4, Millis(2 * Hour, 3 * Day)),
         (1, Millis(3 * Day, 12 * Day)),
         (1, Long(Hour, 2 * Day, Hour)));
+
+    /// <summary>1 (no rounding) or a bucket width, to land exactly on bucket and window boundaries.</summary>
+    static readonly Gen<long> Align = Gen.Frequency(
+        (6, Gen.Constant(1L)),
+        (1, Gen.Elements(Hour, 90 * Minute, 6 * Hour, 12 * Hour, Day)));
 
     static readonly Gen<(TsMode, long)> Ts = Gen.Frequency(
         (2, Gen.Constant((TsMode.None, 0L))),
@@ -211,6 +221,7 @@ public sealed class ComputedTraitPropertyTests
         from profile in Gen.Choose(0, profiles - 1)
         from identify in Gen.Frequency((1, Gen.Constant(true)), (5, Gen.Constant(false)))
         from delay in Delay
+        from align in Align
         from ts in Ts
         from ev in Gen.Frequency((3, Gen.Constant(Order)), (2, Gen.Constant(View)))
         from revenue in Revenue
@@ -220,8 +231,8 @@ public sealed class ComputedTraitPropertyTests
         from messageId in identities ? Gen.Frequency((5, Gen.Constant<string?>(null)), (1, Gen.Elements<string?>("m1", "m2", "m3"))) : Gen.Constant<string?>(null)
         from source in identities ? Gen.Elements<string?>(null, null, "crm", "shop") : Gen.Constant<string?>(null)
         select identify
-            ? new Write(profile, WriteKind.Identify, delay, ts.Item1, ts.Item2, null, null, null, traits, email, messageId, source)
-            : new Write(profile, WriteKind.Track, delay, ts.Item1, ts.Item2, ev, revenue, sku, [], email, messageId, source);
+            ? new Write(profile, WriteKind.Identify, delay, align, ts.Item1, ts.Item2, null, null, null, traits, email, messageId, source)
+            : new Write(profile, WriteKind.Track, delay, align, ts.Item1, ts.Item2, ev, revenue, sku, [], email, messageId, source);
 
     static Gen<Scenario> ScenarioGen(int profiles, bool identities, int maxWrites) =>
         from n in Gen.Choose(1, maxWrites)
@@ -231,6 +242,7 @@ public sealed class ComputedTraitPropertyTests
                 (3, Millis(0, 2 * Hour)),
                 (4, Millis(0, 10 * Day)),
                 (2, Millis(10 * Day, 45 * Day)))
+            .Zip(Align)
             .ArrayOf(4)
         select new Scenario(writes, queries);
 
@@ -244,10 +256,10 @@ public sealed class ComputedTraitPropertyTests
             for (int i = 0; i < s.QueryDelays.Length; i++)
                 yield return s with { QueryDelays = [.. s.QueryDelays[..i], .. s.QueryDelays[(i + 1)..]] };
         for (int i = 0; i < s.Writes.Length; i++)
-            if (s.Writes[i].DelayMs > 0)
+            if (s.Writes[i].DelayMs > 0 || s.Writes[i].AlignMs > 1)
             {
                 var w = s.Writes.ToArray();
-                w[i] = w[i] with { DelayMs = 0 };
+                w[i] = w[i] with { DelayMs = 0, AlignMs = 1 };
                 yield return s with { Writes = w };
             }
     }
@@ -309,7 +321,7 @@ public sealed class ComputedTraitPropertyTests
         var command = new WriteCommand();
         foreach (var w in s.Writes)
         {
-            h.Clock.Now += w.DelayMs;
+            h.Clock.Now = AlignUp(h.Clock.Now + w.DelayMs, w.AlignMs);
             long received = h.Clock.Now;
             long? ts = w.Timestamp(origin, received);
             command.Reset();
@@ -340,6 +352,8 @@ public sealed class ComputedTraitPropertyTests
     // ---------------------------------------------------------------- the naive model
 
     static long FloorDiv(long a, long b) => a / b - (a % b < 0 ? 1 : 0);
+
+    static long AlignUp(long t, long unit) => FloorDiv(t + unit - 1, unit) * unit;
 
     static double AsDouble(TraitValue v) => v.Kind == TraitKind.Int ? v.Integer : v.Number;
 
@@ -541,18 +555,26 @@ public sealed class ComputedTraitPropertyTests
             var sent = Apply(h, scenario, prefix, out _);
             long lastReceive = h.Clock.Now;
             var problems = new List<string>();
-            foreach (long delay in scenario.QueryDelays)
+            // The generated read times, and for each the instant its next change is due and 1 ms before.
+            var times = new Queue<(long At, bool Follow)>(scenario.QueryDelays.Select(q => (AlignUp(lastReceive + q.Delay, q.Align), true)));
+            while (times.TryDequeue(out var q))
             {
-                long now = lastReceive + delay;
+                long now = q.At;
+                string at = $"at last receive + {now - lastReceive} ms";
                 h.Clock.Now = now;
                 var view = h.Session.GetProfile("user_id", $"{prefix}-p0", null)
                     ?? throw new InvalidOperationException("the profile is missing");
                 var expected = Naive(sent, 0, now, out long expectedNext);
                 foreach (var p in Compare(expected, view, h.Engine.Computed))
-                    problems.Add($"at last receive + {delay} ms: {p}");
+                    problems.Add($"{at}: {p}");
                 long next = h.Engine.Computed.NextChange(view.Record, now);
                 if (next != expectedNext)
-                    problems.Add($"at last receive + {delay} ms: NextChange expected {Show(expectedNext, lastReceive)}, engine has {Show(next, lastReceive)}");
+                    problems.Add($"{at}: NextChange expected {Show(expectedNext, lastReceive)}, engine has {Show(next, lastReceive)}");
+                if (q.Follow && expectedNext != long.MaxValue)
+                {
+                    times.Enqueue((expectedNext - 1, false));
+                    times.Enqueue((expectedNext, false));
+                }
             }
             if (problems.Count > 0)
                 throw new Xunit.Sdk.XunitException(string.Join("\n", problems));
