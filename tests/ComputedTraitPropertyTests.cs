@@ -78,6 +78,7 @@ public sealed class ComputedTraitPropertyTests
         Spec("distinct_revenue_all", "distinct_count", null, "revenue", 0, 0),
         Spec("distinct_sku_capped_7d", "distinct_count", null, "sku", Day, 7, window: "7d", maxValues: 2),
         Spec("top_sku_30d", "most_frequent", Order, "sku", Day, 30, window: "30d"),
+        Spec("top_sku_capped_30d", "most_frequent", null, "sku", Day, 30, window: "30d", maxValues: 2),
         Spec("top_sku_all", "most_frequent", null, "sku", 0, 0, where: ["sku != \"DD\""], predicate: SkuNotDd),
     ];
 
