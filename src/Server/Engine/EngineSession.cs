@@ -265,9 +265,13 @@ public sealed unsafe class EngineSession : IDisposable
                 command.Traits.RemoveAt(i--);
             }
         }
-        // Names are interned last: an interned name is harmless even if the write fails later.
+        // Names are interned last: an interned name is harmless even if the write fails later. The
+        // order (traits, event, source) is the order BuildDelta meets them in, so that replaying the
+        // journal onto an empty registry hands out the same ids as the live writes did.
         foreach (var (name, value) in command.Traits)
             traitIds.Add((engine.Schema.Intern(name, "traits." + name), value));
+        if (command.Event is { } eventName)
+            engine.Schema.Intern(eventName, "event");
         if (command.Source is { } s && !engine.Schema.TryGetId(SourcePrefix + s, out _))
         {
             if (!engine.TryAddSource())
