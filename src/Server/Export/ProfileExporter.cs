@@ -33,12 +33,8 @@ public static class ProfileExporter
                     continue;
                 ProfileJsonWriter.Write(output, view);
                 output.Write("\n"u8);
-                if (output.UnflushedBytes >= FlushBytes)
-                {
-                    var flushed = await output.FlushAsync(cancellationToken);
-                    if (flushed.IsCanceled || flushed.IsCompleted)
-                        return;
-                }
+                if (!await FlushWhenFullAsync(output, cancellationToken))
+                    return;
             }
         }
         finally
@@ -126,12 +122,8 @@ public static class ProfileExporter
                 row[^2] = FormatTime(view.CreatedAt);
                 row[^1] = FormatTime(view.UpdatedAt);
                 WriteRow(output, row);
-                if (output.UnflushedBytes >= FlushBytes)
-                {
-                    var flushed = await output.FlushAsync(cancellationToken);
-                    if (flushed.IsCanceled || flushed.IsCompleted)
-                        return;
-                }
+                if (!await FlushWhenFullAsync(output, cancellationToken))
+                    return;
             }
         }
         finally
@@ -139,6 +131,19 @@ public static class ProfileExporter
             engine.Return(session);
         }
         await output.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends what is buffered once it passes <see cref="FlushBytes"/>, waiting while the client is
+    /// slower than the export (the backpressure that keeps memory constant). False when the client
+    /// has gone away.
+    /// </summary>
+    static async ValueTask<bool> FlushWhenFullAsync(PipeWriter output, CancellationToken cancellationToken)
+    {
+        if (output.UnflushedBytes < FlushBytes)
+            return true;
+        var flushed = await output.FlushAsync(cancellationToken);
+        return !flushed.IsCanceled && !flushed.IsCompleted;
     }
 
     static string FormatTime(long unixMs) => DateTimeOffset.FromUnixTimeMilliseconds(unixMs).ToString("O", CultureInfo.InvariantCulture);
