@@ -617,8 +617,8 @@ public sealed class ComputedTraitPropertyTests
         }
         // A fresh folder (no store, checkpoint or journal) with the live engine's name registry, as a
         // recovery has it: name ids are assigned in the order names are first interned, which the
-        // journal does not record (the live path interns a write's source before its event name,
-        // replay the other way round), so only the registry file makes them the same.
+        // journal does not record (a write refused after validation has interned its names too), so
+        // only the registry file makes them the same in general.
         await using var b = new Harness(schema);
         foreach (var e in entries)
             b.Session.Replay(e);

@@ -92,12 +92,6 @@ public sealed class MalformedInputTests : IAsyncLifetime
         ["unknown field"] = () => new(Req(Opcode.Identify, Write("uf", (ref MessagePackWriter w) => { w.Write("colour"); w.Write("red"); }, 1)), Status.BadRequest, ErrorCode.UnknownField, "colour"),
         ["track without event"] = () => new(Req(Opcode.Track, Write("te", (ref MessagePackWriter w) => { }, 0)), Status.BadRequest, ErrorCode.Missing, "event"),
         ["get-profile without value"] = () => new(Req(Opcode.GetProfile, Body((ref MessagePackWriter w) => { w.WriteMapHeader(1); w.Write("type"); w.Write("email"); })), Status.BadRequest, ErrorCode.Missing, "value"),
-        ["identifiers of two profiles"] = () => new(Req(Opcode.Identify, Body((ref MessagePackWriter w) =>
-        {
-            w.WriteMapHeader(2);
-            w.Write("identifiers"); w.WriteMapHeader(2); w.Write("email"); w.Write("seed@x.com"); w.Write("user_id"); w.Write("other");
-            w.Write("traits"); w.WriteMapHeader(1); w.Write("plan"); w.Write("merged?");
-        })), Status.Conflict, ErrorCode.IdentityConflict, null),
     };
 
     public static TheoryData<string> FrameCaseNames()
@@ -174,7 +168,6 @@ public sealed class MalformedInputTests : IAsyncLifetime
         ["no identifier"] = () => J("/v1/identify", """{"traits":{"plan":"x"}}""", HttpStatusCode.BadRequest, ErrorCode.NoIdentifier, "identifiers"),
         ["list of objects"] = () => J("/v1/identify", """{"userId":"u","traits":{"tags":[{"a":1}]}}""", HttpStatusCode.BadRequest, ErrorCode.WrongType, "traits.tags[0]"),
         ["body too large"] = () => J("/v1/identify", "{\"userId\":\"u\",\"traits\":{\"bio\":\"" + new string('x', 1_100_000) + "\"}}", HttpStatusCode.RequestEntityTooLarge, ErrorCode.TooLong, "body"),
-        ["identifiers of two profiles"] = () => J("/v1/identify", """{"userId":"other","traits":{"email":"seed@x.com"}}""", HttpStatusCode.Conflict, ErrorCode.IdentityConflict, "traits.email"),
         ["escaped lone surrogate"] = () => J("/v1/identify", """{"userId":"u","traits":{"name":"\ud800"}}""", HttpStatusCode.BadRequest, ErrorCode.Malformed, "body"),
         ["list entry too long"] = () => J("/v1/identify", "{\"userId\":\"u\",\"traits\":{\"tags\":[\"" + new string('t', 70_000) + "\"]}}", HttpStatusCode.BadRequest, ErrorCode.TooLong, "traits.tags[0]"),
     };

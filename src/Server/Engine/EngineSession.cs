@@ -64,44 +64,48 @@ public sealed unsafe class EngineSession : IDisposable
         while (true)
         {
             engine.Locks.Enter(stripes);
-            int missingStripe = -1, extraStripe = -1;
+            heldExtra.Clear();
+            busy.Clear();
             try
             {
                 if (command.MessageId is { } mid && TryReadMasterId(DedupeKey(mid), out var previous))
                     return new WriteResult(previous, Created: false, Duplicate: true, engine.Journal.TailAddress - 1, rejected);
 
-                ulong master = 0;
+                masters.Clear();
                 for (int i = 0; i < identifiers.Count; i++)
                 {
                     var (type, value, _) = identifiers[i];
                     bool known = TryReadMasterId(IdentityKey(type, value), out var found);
                     identifiers[i] = (type, value, known);
-                    if (!known)
-                        continue;
-                    if (master != 0 && found != master)
-                        throw new EngineException(Status.Conflict, ErrorCode.IdentityConflict,
-                            $"the identifiers of this write belong to two different profiles ({master} and {found}); merging profiles is not supported yet, so nothing was changed.",
-                            command.Identifiers[i].Field);
-                    master = found;
+                    if (known && !masters.Contains(found))
+                        masters.Add(found);
                 }
+                masters.Sort();
 
-                if (master != 0)
+                // Every profile the write touches is held: its stripe orders writes to it, which the
+                // journal replay relies on. Stripes outside the sorted set are only tried, never
+                // waited for; a busy one means: release everything and retake all in order.
+                foreach (var m in masters)
+                    Hold(engine.Locks.StripeOf(ProfileKey(m)));
+                if (busy.Count > 0)
+                    continue;
+                // Identifiers of two profiles: the oldest survives and takes the others in, and their
+                // identifiers are pointed at it, so their stripes are needed too.
+                mergedRecords.Clear();
+                for (int j = 1; j < masters.Count; j++)
                 {
-                    // The profile's own stripe orders writes to it, which the journal replay relies on.
-                    int profileStripe = engine.Locks.StripeOf(ProfileKey(master));
-                    if (stripes.BinarySearch(profileStripe) < 0)
-                    {
-                        if (engine.Locks.TryEnter(profileStripe))
-                            extraStripe = profileStripe;
-                        else
-                        {
-                            // Busy: release everything and retake all stripes in order with it.
-                            missingStripe = profileStripe;
-                            continue;
-                        }
-                    }
+                    if (!TryReadProfile(masters[j]))
+                        throw new EngineException(Status.InternalError, ErrorCode.Internal, $"profile {masters[j]}, named by an identifier, is missing.");
+                    var record = view.Record.ToArray();
+                    mergedRecords.Add(record);
+                    var r = new ProfileRecordReader(record);
+                    while (r.NextIdentifier(out var t, out var v))
+                        Hold(engine.Locks.StripeOf(IdentityKey(t, v)));
                 }
+                if (busy.Count > 0)
+                    continue;
 
+                ulong master = masters.Count > 0 ? masters[0] : 0;
                 bool created = master == 0;
                 if (created)
                     master = engine.NextMasterId();
@@ -116,7 +120,11 @@ public sealed unsafe class EngineSession : IDisposable
 
                 // Built from the journal entry, exactly as replay will build it: replay equals live.
                 var delta = BuildDelta(entry);
+                if (mergedRecords.Count > 0)
+                    delta = WithMergedProfiles(mergedRecords, delta, seq);
                 ApplyDelta(master, delta, replay: false);
+                if (mergedRecords.Count > 0)
+                    RetireMerged(master, entry.MergedFrom, mergedRecords);
                 foreach (var (type, value, known) in identifiers)
                     if (!known)
                         UpsertMasterId(IdentityKey(type, value), master);
@@ -128,23 +136,100 @@ public sealed unsafe class EngineSession : IDisposable
             }
             finally
             {
-                if (extraStripe >= 0)
-                    engine.Locks.Exit(extraStripe);
+                foreach (var held in heldExtra)
+                    engine.Locks.Exit(held);
                 engine.Locks.Exit(stripes);
-                if (missingStripe >= 0)
+                if (busy.Count > 0)
                 {
-                    stripes.Add(missingStripe);
+                    stripes.AddRange(busy);
                     SortDistinct(stripes);
                 }
             }
         }
     }
 
+    readonly List<ulong> masters = [];
+    readonly List<int> heldExtra = [];
+    readonly List<int> busy = [];
+    readonly List<byte[]> mergedRecords = [];
+
+    /// <summary>Takes <paramref name="stripe"/> if this write does not hold it yet, without waiting; a busy one is noted in <c>busy</c>.</summary>
+    void Hold(int stripe)
+    {
+        if (stripes.BinarySearch(stripe) >= 0 || heldExtra.Contains(stripe) || busy.Contains(stripe))
+            return;
+        if (engine.Locks.TryEnter(stripe))
+            heldExtra.Add(stripe);
+        else
+            busy.Add(stripe);
+    }
+
+    /// <summary>
+    /// One delta holding the merged profiles and the write itself, carrying the write's sequence
+    /// number: applied to the survivor in a single read-modify-write, so a checkpoint holds either
+    /// all of the merge or none of it. Merging a whole record is the same merge a write's delta
+    /// gets: identifiers unite, traits keep the later value, event counts and computed cells add up.
+    /// </summary>
+    ReadOnlySpan<byte> WithMergedProfiles(List<byte[]> merged, ReadOnlySpan<byte> delta, ulong seq)
+    {
+        int max = engine.Options.Store.MaxProfileBytes;
+        var combined = merged[0].AsSpan().ToArray();
+        var buffer = new byte[max + 64];
+        for (int i = 1; i <= merged.Count; i++)
+        {
+            var next = i < merged.Count ? merged[i].AsSpan() : delta;
+            int n = ProfileRecord.Merge(combined, next, buffer, engine.Computed);
+            if (n < 0 || n > max)
+                throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
+                    $"merging these profiles would pass the profile limit of {max} bytes; nothing was changed.");
+            combined = buffer.AsSpan(0, n).ToArray();
+        }
+        ProfileRecord.SetLastSeq(combined, seq);
+        return combined;
+    }
+
+    /// <summary>
+    /// Points the merged profiles' identifiers at the survivor, then leaves an alias under each
+    /// merged profile's key, last: a checkpoint that holds an alias holds everything before it.
+    /// </summary>
+    void RetireMerged(ulong survivor, List<ulong> mergedIds, List<byte[]> records)
+    {
+        for (int i = 0; i < records.Count; i++)
+        {
+            var r = new ProfileRecordReader(records[i]);
+            while (r.NextIdentifier(out var t, out var v))
+                UpsertMasterId(IdentityKey(t, v), survivor);
+        }
+        Span<byte> alias = stackalloc byte[ProfileRecord.AliasSize];
+        ProfileRecord.WriteAlias(alias, survivor);
+        foreach (var id in mergedIds)
+            UpsertValue(ProfileKeyBytes(id), alias);
+    }
+
     /// <summary>Re-applies a journalled write at start-up; writes already in the checkpoint change nothing.</summary>
     internal void Replay(JournalEntry e)
     {
         var delta = BuildDelta(e);
-        ApplyDelta(e.MasterId, delta, replay: true);
+        if (e.MergedFrom.Count > 0)
+        {
+            // The merged profiles as they were when the write merged them (replay is in journal
+            // order); those already retired in the checkpoint were merged before it.
+            mergedRecords.Clear();
+            foreach (var m in e.MergedFrom)
+                if (TryReadProfile(m))
+                    mergedRecords.Add(view.Record.ToArray());
+            if (mergedRecords.Count == e.MergedFrom.Count)
+            {
+                ApplyDelta(e.MasterId, WithMergedProfiles(mergedRecords, delta, e.Seq), replay: true);
+                RetireMerged(e.MasterId, e.MergedFrom, mergedRecords);
+            }
+            else if (mergedRecords.Count == 0)
+                ApplyDelta(e.MasterId, delta, replay: true);
+            else
+                throw new InvalidDataException($"journal entry {e.Seq} merges profiles {string.Join(", ", e.MergedFrom)}, of which only some are still live: the checkpoint and the journal disagree.");
+        }
+        else
+            ApplyDelta(e.MasterId, delta, replay: true);
         foreach (var (type, value) in e.Identifiers)
             UpsertMasterId(IdentityKey(type, value), e.MasterId);
         if (e.MessageId is { } mid)
@@ -190,11 +275,37 @@ public sealed unsafe class EngineSession : IDisposable
             if (!TryReadMasterId(keyBuffer.AsSpan(0, 2 + length), out master))
                 return null;
         }
-        if (!TryReadProfile(master))
-            return null;
+        // A master id may name a profile merged into another: its alias leads to the survivor.
+        for (int hop = 0; ; hop++)
+        {
+            if (TryReadProfile(master, out ulong aliasTo))
+                break;
+            if (aliasTo == 0 || hop == MaxAliasHops)
+                return null;
+            master = aliasTo;
+        }
         view.ProjectAll();
         return view;
     }
+
+    /// <summary>The stored value under a profile key as it is (a record or an alias); empty when none. For tests.</summary>
+    internal byte[] ReadRawProfileForTests(ulong master)
+    {
+        Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteProfile(key, master);
+        if (!TryRead(key, recordBuffer, out var output))
+            return [];
+        if (!output.IsSpanByte)
+        {
+            using var memory = output.Memory;
+            return memory.Memory.Span[..output.Length].ToArray();
+        }
+        var value = recordBuffer.AsSpan(0, output.Length);
+        return (ProfileRecord.IsAlias(value) ? value[..ProfileRecord.AliasSize] : value[..ProfileRecord.UsedLength(value)]).ToArray();
+    }
+
+    /// <summary>Most aliases a lookup by master id follows (merges of merges).</summary>
+    const int MaxAliasHops = 16;
 
     /// <summary>Reads a profile by master id, showing everything (exports walk the ids). Null when there is none.</summary>
     public ProfileView? GetProfileById(ulong master)
@@ -328,6 +439,8 @@ public sealed unsafe class EngineSession : IDisposable
         entry.EventTime = eventTime;
         entry.MessageId = command.MessageId;
         entry.Source = command.Source;
+        for (int j = 1; j < masters.Count; j++)
+            entry.MergedFrom.Add(masters[j]);
         foreach (var (type, value, _) in identifiers)
             entry.Identifiers.Add((type, value));
         entry.Traits.AddRange(command.Traits);
@@ -431,8 +544,12 @@ public sealed unsafe class EngineSession : IDisposable
         return true;
     }
 
-    bool TryReadProfile(ulong master)
+    bool TryReadProfile(ulong master) => TryReadProfile(master, out _);
+
+    /// <summary>Reads a live profile into the view; false when there is none, with <paramref name="aliasTo"/> set when it was merged into another.</summary>
+    bool TryReadProfile(ulong master, out ulong aliasTo)
     {
+        aliasTo = 0;
         Span<byte> key = stackalloc byte[9];
         StoreKeys.WriteProfile(key, master);
         if (!TryRead(key, recordBuffer, out var output))
@@ -447,6 +564,11 @@ public sealed unsafe class EngineSession : IDisposable
             bytes.CopyTo(recordBuffer);
         }
         var record = recordBuffer.AsSpan(0, output.Length);
+        if (ProfileRecord.IsAlias(record))
+        {
+            aliasTo = ProfileRecord.AliasTarget(record);
+            return false;
+        }
         if (!ProfileRecord.IsValid(record))
             throw new EngineException(Status.InternalError, ErrorCode.Internal, $"the stored record of profile {master} is damaged.");
         view.Set(recordBuffer, ProfileRecord.UsedLength(record));
@@ -468,6 +590,33 @@ public sealed unsafe class EngineSession : IDisposable
     }
 
     ReadOnlySpan<byte> IdentityKey(byte type, string value) => keyBuffer.AsSpan(0, StoreKeys.WriteIdentity(keyBuffer, type, value));
+
+    ReadOnlySpan<byte> IdentityKey(byte type, ReadOnlySpan<byte> utf8Value)
+    {
+        keyBuffer[0] = StoreKeys.Identity;
+        keyBuffer[1] = type;
+        utf8Value.CopyTo(keyBuffer.AsSpan(2));
+        return keyBuffer.AsSpan(0, 2 + utf8Value.Length);
+    }
+
+    static byte[] ProfileKeyBytes(ulong master)
+    {
+        var key = new byte[9];
+        StoreKeys.WriteProfile(key, master);
+        return key;
+    }
+
+    void UpsertValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
+    {
+        fixed (byte* k = key, v = value)
+        {
+            var keySpan = SpanByte.FromPointer(k, key.Length);
+            var valueSpan = SpanByte.FromPointer(v, value.Length);
+            var status = session.Upsert(ref keySpan, ref valueSpan);
+            if (status.IsPending)
+                session.CompletePending(wait: true);
+        }
+    }
 
     ReadOnlySpan<byte> DedupeKey(string messageId) => keyBuffer.AsSpan(0, StoreKeys.WriteDedupe(keyBuffer, messageId));
 

@@ -9,13 +9,14 @@ namespace Cdp.Server.Journal;
 /// One accepted write as the journal keeps it: the command with every decision the engine took
 /// (normalised identifiers, the master id, the sequence number, the receive time), so that replay
 /// repeats the write exactly instead of deciding again. Encoded as a MessagePack array:
-/// <c>[1, kind, seq, masterId, created, receivedAt, eventTime, messageId|nil,
-/// [[type, value]...], [[name, value]...], event|nil, [[name, value]...]]</c>.
+/// <c>[3, kind, seq, masterId, created, receivedAt, eventTime, messageId|nil,
+/// [[type, value]...], [[name, value]...], event|nil, [[name, value]...], source|nil, [mergedFrom...]]</c>
+/// (versions 1 and 2 lacked the last two and the last field).
 /// </summary>
 public sealed class JournalEntry
 {
     /// <summary>Format version of the entry.</summary>
-    public const int FormatVersion = 2;
+    public const int FormatVersion = 3;
 
     /// <summary>Identify or Track.</summary>
     public WriteKind Kind { get; set; }
@@ -43,6 +44,9 @@ public sealed class JournalEntry
     /// <summary>Who wrote it (the write's <c>source</c>), kept as each trait's provenance; null when not named.</summary>
     public string? Source { get; set; }
 
+    /// <summary>Profiles this write merged into <see cref="MasterId"/> (their identifiers were linked by it), in order.</summary>
+    public List<ulong> MergedFrom { get; } = [];
+
     /// <summary>Clears the entry for reuse.</summary>
     public void Reset()
     {
@@ -52,6 +56,7 @@ public sealed class JournalEntry
         MessageId = null;
         Event = null;
         Source = null;
+        MergedFrom.Clear();
         Created = false;
     }
 
@@ -59,7 +64,7 @@ public sealed class JournalEntry
     public void Write(IBufferWriter<byte> buffer)
     {
         var w = new MessagePackWriter(buffer);
-        w.WriteArrayHeader(13);
+        w.WriteArrayHeader(14);
         w.Write(FormatVersion);
         w.Write((byte)Kind);
         w.Write(Seq);
@@ -79,6 +84,9 @@ public sealed class JournalEntry
         w.Write(Event);
         WritePairs(ref w, Properties);
         w.Write(Source);
+        w.WriteArrayHeader(MergedFrom.Count);
+        foreach (var m in MergedFrom)
+            w.Write(m);
         w.Flush();
     }
 
@@ -103,7 +111,7 @@ public sealed class JournalEntry
             // Version 1 (12 fields) had no source.
             int fields = r.ReadArrayHeader();
             int version = r.ReadInt32();
-            if (!(fields == 13 && version == FormatVersion) && !(fields == 12 && version == 1))
+            if (!(fields == 14 && version == FormatVersion) && !(fields == 13 && version == 2) && !(fields == 12 && version == 1))
                 throw new InvalidDataException("unknown journal entry format");
             e.Kind = (WriteKind)r.ReadByte();
             e.Seq = r.ReadUInt64();
@@ -121,8 +129,14 @@ public sealed class JournalEntry
             ReadPairs(ref r, e.Traits);
             e.Event = r.ReadString();
             ReadPairs(ref r, e.Properties);
-            if (fields == 13)
+            if (fields >= 13)
                 e.Source = r.ReadString();
+            if (fields >= 14)
+            {
+                int merged = r.ReadArrayHeader();
+                for (int i = 0; i < merged; i++)
+                    e.MergedFrom.Add(r.ReadUInt64());
+            }
             if (!r.End)
                 throw new InvalidDataException("trailing bytes after a journal entry");
             return e;

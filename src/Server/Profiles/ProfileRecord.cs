@@ -56,6 +56,28 @@ public static class ProfileRecord
     /// <summary>Last update time, Unix ms.</summary>
     public static long UpdatedAt(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadInt64LittleEndian(r[40..]);
 
+    /// <summary>First byte of an alias: the value left under a profile's key when it was merged into another.</summary>
+    public const byte AliasMarker = 0xA1;
+    /// <summary>Size of an alias value.</summary>
+    public const int AliasSize = 16;
+
+    /// <summary>Whether <paramref name="r"/> is an alias (the profile was merged into <see cref="AliasTarget"/>).</summary>
+    public static bool IsAlias(ReadOnlySpan<byte> r) => r.Length >= AliasSize && r[0] == AliasMarker;
+
+    /// <summary>The profile an alias points to.</summary>
+    public static ulong AliasTarget(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadUInt64LittleEndian(r[8..]);
+
+    /// <summary>Writes an alias to <paramref name="target"/> (16 bytes: marker, 7 reserved, target master id).</summary>
+    public static void WriteAlias(Span<byte> r, ulong target)
+    {
+        r[..AliasSize].Clear();
+        r[0] = AliasMarker;
+        BinaryPrimitives.WriteUInt64LittleEndian(r[8..], target);
+    }
+
+    /// <summary>Overwrites the last applied sequence number (a merged profile travels as a delta with the merging write's number).</summary>
+    public static void SetLastSeq(Span<byte> r, ulong seq) => BinaryPrimitives.WriteUInt64LittleEndian(r[24..], seq);
+
     /// <summary>Checks that <paramref name="r"/> is a whole, well-formed record; guards every reader.</summary>
     public static bool IsValid(ReadOnlySpan<byte> r)
     {
