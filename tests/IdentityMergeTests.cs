@@ -231,6 +231,53 @@ public sealed class IdentityMergeTests
         }
     }
 
+    [Fact]
+    public async Task Replaying_writes_a_checkpoint_already_holds_changes_nothing_even_when_a_later_merge_retired_their_profile()
+    {
+        // A checkpoint is taken while writes run, so recovery may replay entries whose effects (and
+        // those of later entries, such as a merge that turned their profile into an alias) it holds.
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            await using var engine = ProfileEngine.Open(Options(dir), TimeProvider.System, NullLogger.Instance);
+            using var session = engine.NewSession();
+            var command = new WriteCommand();
+            void Write(params (string Type, string Value)[] ids)
+            {
+                command.Reset();
+                command.Kind = WriteKind.Track;
+                command.Event = "Order Completed";
+                foreach (var (type, value) in ids)
+                    command.AddIdentifier(type, value, type);
+                session.Write(command);
+            }
+            Write(("user_id", "x"));                                               // P1
+            Write(("user_id", "y"), ("email", "w@x.com"));                         // P2
+            Write(("anonymous_id", "z"));                                          // P3
+            Write(("user_id", "x"), ("email", "w@x.com"));                         // merges P2 into P1
+            Write(("anonymous_id", "z"), ("email", "w@x.com"));                    // merges P3 into P1
+            var before = Enumerable.Range(1, 3).Select(id => Convert.ToHexString(session.ReadRawProfileForTests((ulong)id))).ToArray();
+
+            engine.Journal.CommitNow();
+            foreach (var (_, bytes) in engine.Journal.Read(engine.Journal.BeginAddress, engine.Journal.TailAddress))
+                session.Replay(JournalEntry.Read(bytes));
+
+            Assert.Equal(before, Enumerable.Range(1, 3).Select(id => Convert.ToHexString(session.ReadRawProfileForTests((ulong)id))).ToArray());
+            foreach (var (type, value) in new[] { ("user_id", "x"), ("user_id", "y"), ("email", "w@x.com"), ("anonymous_id", "z") })
+            {
+                var view = session.GetProfile(type, value, null)!;
+                Assert.Equal(1UL, view.MasterId);
+                var r = new ProfileRecordReader(view.Record);
+                Assert.True(r.NextEvent(out var e));
+                Assert.Equal(5UL, e.Count);
+            }
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
     static bool ProfileRecordIsAlias(byte[] r) => ProfileRecord.IsAlias(r);
 
     static byte[] RawProfile(EngineSession session, ulong id) => session.ReadRawProfileForTests(id);

@@ -69,7 +69,7 @@ public sealed unsafe class EngineSession : IDisposable
             try
             {
                 if (command.MessageId is { } mid && TryReadMasterId(DedupeKey(mid), out var previous))
-                    return new WriteResult(previous, Created: false, Duplicate: true, engine.Journal.TailAddress - 1, rejected);
+                    return new WriteResult(ResolveAlias(previous), Created: false, Duplicate: true, engine.Journal.TailAddress - 1, rejected);
 
                 masters.Clear();
                 for (int i = 0; i < identifiers.Count; i++)
@@ -209,31 +209,56 @@ public sealed unsafe class EngineSession : IDisposable
     /// <summary>Re-applies a journalled write at start-up; writes already in the checkpoint change nothing.</summary>
     internal void Replay(JournalEntry e)
     {
-        var delta = BuildDelta(e);
-        if (e.MergedFrom.Count > 0)
-        {
-            // The merged profiles as they were when the write merged them (replay is in journal
-            // order); those already retired in the checkpoint were merged before it.
-            mergedRecords.Clear();
-            foreach (var m in e.MergedFrom)
-                if (TryReadProfile(m))
-                    mergedRecords.Add(view.Record.ToArray());
-            if (mergedRecords.Count == e.MergedFrom.Count)
+        // A checkpoint is taken while writes run, so it may already hold this write, and even later
+        // ones: a later merge may have turned this write's profile into an alias. Then the merge
+        // absorbed the profile with this write in it, and only the identifiers are left to point.
+        ulong target = ResolveAlias(e.MasterId);
+        mergedRecords.Clear();
+        liveMerged.Clear();
+        foreach (var m in e.MergedFrom)
+            if (TryReadProfile(m))
             {
-                ApplyDelta(e.MasterId, WithMergedProfiles(mergedRecords, delta, e.Seq), replay: true);
-                RetireMerged(e.MasterId, e.MergedFrom, mergedRecords);
+                mergedRecords.Add(view.Record.ToArray());
+                liveMerged.Add(m);
             }
-            else if (mergedRecords.Count == 0)
-                ApplyDelta(e.MasterId, delta, replay: true);
-            else
-                throw new InvalidDataException($"journal entry {e.Seq} merges profiles {string.Join(", ", e.MergedFrom)}, of which only some are still live: the checkpoint and the journal disagree.");
+        if (target != e.MasterId)
+        {
+            if (mergedRecords.Count > 0)
+                RetireMerged(target, liveMerged, mergedRecords);
+        }
+        else if (e.MergedFrom.Count > 0 && mergedRecords.Count == e.MergedFrom.Count)
+        {
+            // Nothing of the merge is retired yet: merge (skipped by sequence number if the
+            // survivor already holds it), then retire.
+            ApplyDelta(e.MasterId, WithMergedProfiles(mergedRecords, BuildDelta(e), e.Seq), replay: true);
+            RetireMerged(e.MasterId, liveMerged, mergedRecords);
         }
         else
-            ApplyDelta(e.MasterId, delta, replay: true);
+        {
+            // No merge, or part of it retired in the checkpoint: retiring comes after the survivor's
+            // update in the same session, so the survivor holds the merge; finish the retiring.
+            ApplyDelta(e.MasterId, BuildDelta(e), replay: true);
+            if (mergedRecords.Count > 0)
+                RetireMerged(e.MasterId, liveMerged, mergedRecords);
+        }
         foreach (var (type, value) in e.Identifiers)
-            UpsertMasterId(IdentityKey(type, value), e.MasterId);
+            UpsertMasterId(IdentityKey(type, value), target);
         if (e.MessageId is { } mid)
-            UpsertMasterId(DedupeKey(mid), e.MasterId);
+            UpsertMasterId(DedupeKey(mid), target);
+    }
+
+    readonly List<ulong> liveMerged = [];
+
+    /// <summary>The live profile a master id leads to, following aliases (the id itself when it is live or absent).</summary>
+    ulong ResolveAlias(ulong master)
+    {
+        for (int hop = 0; hop < MaxAliasHops; hop++)
+        {
+            if (TryReadProfile(master, out ulong aliasTo) || aliasTo == 0)
+                return master;
+            master = aliasTo;
+        }
+        return master;
     }
 
     /// <summary>
@@ -305,7 +330,7 @@ public sealed unsafe class EngineSession : IDisposable
     }
 
     /// <summary>Most aliases a lookup by master id follows (merges of merges).</summary>
-    const int MaxAliasHops = 16;
+    const int MaxAliasHops = 64;
 
     /// <summary>Reads a profile by master id, showing everything (exports walk the ids). Null when there is none.</summary>
     public ProfileView? GetProfileById(ulong master)

@@ -44,6 +44,8 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
     public int GetLength(ref SpanByte t, ref SpanByte input)
     {
         var delta = input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
+        if (ProfileRecord.IsAlias(t.AsReadOnlySpan()))
+            return sizeof(int) + t.Length; // the copy-updater refuses aliases
         var scratch = MergeScratch.Get(maxProfileBytes);
         int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch, computed);
         // Too large: the copy-updater cancels the operation; any valid size will do until then.

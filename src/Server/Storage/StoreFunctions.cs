@@ -52,6 +52,13 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
     public override bool InPlaceUpdater(ref SpanByte key, ref SpanByte input, ref SpanByte value, ref SpanByteAndMemory output, ref RMWInfo rmwInfo)
     {
         var current = value.AsSpan();
+        if (ProfileRecord.IsAlias(current))
+        {
+            // A merged-away profile is never written; the engine resolves aliases first. Refuse
+            // rather than read the alias as a record.
+            rmwInfo.Action = RMWAction.CancelOperation;
+            return false;
+        }
         if (IsStaleReplay(ref input, current))
             return true;
         var scratch = MergeScratch.Get(maxProfileBytes);
@@ -73,6 +80,11 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
     {
         var current = oldValue.AsReadOnlySpan();
         var destination = newValue.AsSpan();
+        if (ProfileRecord.IsAlias(current))
+        {
+            rmwInfo.Action = RMWAction.CancelOperation;
+            return false;
+        }
         if (IsStaleReplay(ref input, current))
         {
             int keep = ProfileRecord.UsedLength(current);
