@@ -11,6 +11,7 @@ namespace Cdp.Server.Computed;
 public sealed class ComputedTraitCatalog
 {
     readonly ComputedTraitDefinition?[] byStorageId;
+    readonly int[] indexByStorageId;
     readonly ushort[] storageIds;
     readonly Dictionary<string, int> indexByName;
 
@@ -20,8 +21,12 @@ public sealed class ComputedTraitCatalog
         this.storageIds = storageIds;
         Derived = derived;
         byStorageId = new ComputedTraitDefinition?[storageIds.Length == 0 ? 0 : storageIds.Max() + 1];
+        indexByStorageId = new int[byStorageId.Length];
         for (int i = 0; i < traits.Length; i++)
+        {
             byStorageId[storageIds[i]] = traits[i];
+            indexByStorageId[storageIds[i]] = i;
+        }
         indexByName = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < traits.Length; i++)
             indexByName[traits[i].Name] = i;
@@ -44,6 +49,9 @@ public sealed class ComputedTraitCatalog
 
     /// <summary>The definition whose state is stored under <paramref name="storageId"/>; null for states of removed or changed definitions.</summary>
     public ComputedTraitDefinition? ByStorageId(ushort storageId) => storageId < byStorageId.Length ? byStorageId[storageId] : null;
+
+    /// <summary>Index of the computed trait stored under <paramref name="storageId"/>; only for ids <see cref="ByStorageId"/> knows.</summary>
+    public int IndexOfStorageId(ushort storageId) => indexByStorageId[storageId];
 
     /// <summary>Storage id of the computed trait at <paramref name="index"/>.</summary>
     public ushort StorageIdOf(int index) => storageIds[index];
@@ -71,7 +79,7 @@ public sealed class ComputedTraitCatalog
         {
             if (ByStorageId(id) is not { } d)
                 continue;
-            present[indexByName[d.Name]] = true;
+            present[IndexOfStorageId(id)] = true;
             next = Math.Min(next, ComputedState.NextChange(d, state, now));
         }
         foreach (var derived in Derived)

@@ -154,7 +154,7 @@ public sealed class ProfileView
         {
             if (catalog.ByStorageId(storageId) is not { } d)
                 continue;
-            int index = catalog.IndexOf(d.Name);
+            int index = catalog.IndexOfStorageId(storageId);
             var value = ComputedState.Evaluate(d, state, now);
             if (value.Kind == TraitKind.Timestamp)
                 timestamps[index] = value.Integer;
