@@ -600,7 +600,7 @@ public sealed class ComputedTraitPropertyTests
     static async ValueTask ReplayCase(Scenario scenario)
     {
         var live = new Dictionary<int, byte[]>();
-        var entries = new List<JournalEntry>();
+        var entries = new List<(long Address, JournalEntry Entry)>();
         byte[] schema;
         await using (var a = new Harness())
         {
@@ -608,8 +608,8 @@ public sealed class ComputedTraitPropertyTests
             foreach (int p in sent.Select(s => s.Write.Profile).Distinct())
                 live[p] = (a.Session.GetProfile("user_id", $"r-p{p}", null) ?? throw new InvalidOperationException($"profile p{p} is missing")).Record.ToArray();
             a.Engine.Journal.CommitNow();
-            foreach (var (_, bytes) in a.Engine.Journal.Read(a.Engine.Journal.BeginAddress, a.Engine.Journal.TailAddress))
-                entries.Add(JournalEntry.Read(bytes));
+            foreach (var (address, bytes) in a.Engine.Journal.Read(a.Engine.Journal.BeginAddress, a.Engine.Journal.TailAddress))
+                entries.Add((address, JournalEntry.Read(bytes)));
             Assert.Equal(sent.Count, entries.Count);
             using var file = new FileStream(Path.Combine(a.Dir, "schema.log"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             schema = new byte[file.Length];
@@ -620,8 +620,8 @@ public sealed class ComputedTraitPropertyTests
         // journal does not record (a write refused after validation has interned its names too), so
         // only the registry file makes them the same in general.
         await using var b = new Harness(schema);
-        foreach (var e in entries)
-            b.Session.Replay(e);
+        foreach (var (address, e) in entries)
+            b.Session.Replay(address, e);
         var problems = new List<string>();
         foreach (var (p, expected) in live.OrderBy(x => x.Key))
         {

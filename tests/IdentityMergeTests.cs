@@ -112,7 +112,7 @@ public sealed class IdentityMergeTests
         try
         {
             var live = new Dictionary<ulong, byte[]>();
-            var entries = new List<JournalEntry>();
+            var entries = new List<(long Address, JournalEntry Entry)>();
             var engine = ProfileEngine.Open(Options(a), TimeProvider.System, NullLogger.Instance);
             ulong last;
             await using (engine)
@@ -144,15 +144,15 @@ public sealed class IdentityMergeTests
                 for (ulong id = 1; id <= last; id++)
                     live[id] = RawProfile(session, id);
                 engine.Journal.CommitNow();
-                foreach (var (_, bytes) in engine.Journal.Read(engine.Journal.BeginAddress, engine.Journal.TailAddress))
-                    entries.Add(JournalEntry.Read(bytes));
+                foreach (var (address, bytes) in engine.Journal.Read(engine.Journal.BeginAddress, engine.Journal.TailAddress))
+                    entries.Add((address, JournalEntry.Read(bytes)));
             }
-            Assert.Contains(entries, e => e.MergedFrom.Count > 0);
+            Assert.Contains(entries, e => e.Entry.MergedFrom.Count > 0);
             File.Copy(Path.Combine(a, "schema.log"), Path.Combine(b, "schema.log"));
             await using var replayed = ProfileEngine.Open(Options(b), TimeProvider.System, NullLogger.Instance);
             using var s2 = replayed.NewSession();
-            foreach (var e in entries)
-                s2.Replay(e);
+            foreach (var (address, e) in entries)
+                s2.Replay(address, e);
             for (ulong id = 1; id <= last; id++)
                 Assert.Equal(Convert.ToHexString(live[id]), Convert.ToHexString(RawProfile(s2, id)));
             Assert.True(live.Values.Count(ProfileRecordIsAlias) >= 3);
@@ -259,8 +259,8 @@ public sealed class IdentityMergeTests
             var before = Enumerable.Range(1, 3).Select(id => Convert.ToHexString(session.ReadRawProfileForTests((ulong)id))).ToArray();
 
             engine.Journal.CommitNow();
-            foreach (var (_, bytes) in engine.Journal.Read(engine.Journal.BeginAddress, engine.Journal.TailAddress))
-                session.Replay(JournalEntry.Read(bytes));
+            foreach (var (address, bytes) in engine.Journal.Read(engine.Journal.BeginAddress, engine.Journal.TailAddress))
+                session.Replay(address, JournalEntry.Read(bytes));
 
             Assert.Equal(before, Enumerable.Range(1, 3).Select(id => Convert.ToHexString(session.ReadRawProfileForTests((ulong)id))).ToArray());
             foreach (var (type, value) in new[] { ("user_id", "x"), ("user_id", "y"), ("email", "w@x.com"), ("anonymous_id", "z") })
@@ -285,6 +285,9 @@ public sealed class IdentityMergeTests
     static CdpOptions Options(string dir)
     {
         var o = new CdpOptions { DataDir = dir, MaxFrameBodyBytes = 1 << 14 };
+        // These tests are about the merge itself, on chains of user ids: no identity limits.
+        o.Identity.Rules["user_id"] = new IdentifierRuleOptions { MaxValues = 1000 };
+        o.Identity.Rules["email"] = new IdentifierRuleOptions { MaxValues = 1000 };
         o.Store.IndexBytes = 1 << 16;
         o.Store.MemoryBytes = 1 << 22;
         o.Store.PageBytes = 1 << 18;

@@ -196,14 +196,40 @@ public sealed class StorageTests
         var dir = TestServer.NewDataDir();
         try
         {
-            await using (var server = await TestServer.StartAsync(dir))
+            (string, string) noHistory = ("Journal:KeepHistory", "false");
+            await using (var server = await TestServer.StartAsync(dir, noHistory))
                 await Post(server, "/v1/identify", """{"userId":"kept"}""");
             // The graceful stop took a checkpoint and truncated the journal behind it.
             File.Delete(Path.Combine(dir, "checkpoints", "cdp-checkpoint.json"));
-            var error = await Assert.ThrowsAsync<InvalidDataException>(() => TestServer.StartAsync(dir));
+            var error = await Assert.ThrowsAsync<InvalidDataException>(() => TestServer.StartAsync(dir, noHistory));
             Assert.Contains("is missing", error.Message);
             // Nothing was deleted: the checkpoint is still there to be restored.
             Assert.NotEmpty(Directory.EnumerateDirectories(Path.Combine(dir, "checkpoints", "cpr-checkpoints")));
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
+    [Fact]
+    public async Task Lost_checkpoint_metadata_with_the_history_kept_replays_the_whole_journal()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            await using (var server = await TestServer.StartAsync(dir))
+            {
+                await Post(server, "/v1/identify", """{"userId":"kept","traits":{"plan":"pro"}}""");
+                await Post(server, "/v1/track", """{"userId":"kept","event":"Buy"}""");
+            }
+            // The journal was not truncated behind the checkpoint (Journal:KeepHistory): it alone
+            // rebuilds everything.
+            File.Delete(Path.Combine(dir, "checkpoints", "cdp-checkpoint.json"));
+            await using var again = await TestServer.StartAsync(dir);
+            Assert.Equal(2, again.Engine.ReplayedEntries);
+            using var profile = JsonDocument.Parse(await again.Http.GetStringAsync("/v1/profiles/user_id/kept"));
+            Assert.Equal("pro", profile.RootElement.GetProperty("traits").GetProperty("plan").GetString());
         }
         finally
         {

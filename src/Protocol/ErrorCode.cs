@@ -28,8 +28,12 @@ public static class ErrorCode
     public const string InvalidIdentifier = "invalid_identifier";
     /// <summary>A write names no identifier at all.</summary>
     public const string NoIdentifier = "no_identifier";
-    /// <summary>The identifiers of one write belong to different profiles.</summary>
+    /// <summary>An identifier was not linked: linking it would break an identity rule (a per-type limit or the per-profile cap).</summary>
     public const string IdentityConflict = "identity_conflict";
+    /// <summary>An identifier value is on the blocklist of junk values and was ignored.</summary>
+    public const string Blocklisted = "blocklisted";
+    /// <summary>The profile's history is not (or no longer) held, so it cannot be rebuilt.</summary>
+    public const string HistoryUnavailable = "history_unavailable";
     /// <summary>A number is outside the range that can be stored.</summary>
     public const string OutOfRange = "out_of_range";
     /// <summary>The same key appears twice in one map.</summary>

@@ -24,7 +24,8 @@ public sealed unsafe class EngineSession : IDisposable
     readonly ProfileRecordBuilder builder = new();
     readonly JournalEntry entry = new();
     readonly ArrayBufferWriter<byte> journalBuffer = new(1024);
-    readonly List<(byte Type, string Value, bool Known)> identifiers = [];
+    readonly List<WriteIdentifier> identifiers = [];
+    readonly IdentityResolver resolver;
     readonly List<(ushort Id, TraitValue Value)> traitIds = [];
     readonly List<int> stripes = [];
     readonly byte[] keyBuffer = GC.AllocateArray<byte>(StoreKeys.MaxKeyLength, pinned: true);
@@ -39,6 +40,7 @@ public sealed unsafe class EngineSession : IDisposable
         session = engine.Store.NewSession();
         recordBuffer = GC.AllocateArray<byte>(engine.Options.Store.MaxProfileBytes * 2, pinned: true);
         view = new ProfileView(engine.Schema, engine.IdentifierTypes, engine.Computed, engine.Time);
+        resolver = new IdentityResolver(engine.IdentityRules, engine.IdentifierTypes);
     }
 
     /// <summary>
@@ -55,8 +57,8 @@ public sealed unsafe class EngineSession : IDisposable
         var rejected = Prepare(command);
 
         stripes.Clear();
-        foreach (var (type, value, _) in identifiers)
-            stripes.Add(engine.Locks.StripeOf(IdentityKey(type, value)));
+        foreach (var id in identifiers)
+            stripes.Add(engine.Locks.StripeOf(IdentityKey(id.Type, id.Value)));
         if (command.MessageId is { } messageId)
             stripes.Add(engine.Locks.StripeOf(DedupeKey(messageId)));
         SortDistinct(stripes);
@@ -71,32 +73,52 @@ public sealed unsafe class EngineSession : IDisposable
                 if (command.MessageId is { } mid && TryReadMasterId(DedupeKey(mid), out var previous))
                     return new WriteResult(ResolveAlias(previous), Created: false, Duplicate: true, engine.Journal.TailAddress - 1, rejected);
 
-                masters.Clear();
+                owners.Clear();
+                bool anyUnknown = false;
                 for (int i = 0; i < identifiers.Count; i++)
                 {
-                    var (type, value, _) = identifiers[i];
-                    bool known = TryReadMasterId(IdentityKey(type, value), out var found);
-                    identifiers[i] = (type, value, known);
-                    if (known && !masters.Contains(found))
-                        masters.Add(found);
+                    var id = identifiers[i];
+                    bool known = TryReadMasterId(IdentityKey(id.Type, id.Value), out var found);
+                    identifiers[i] = id with { Owner = known ? found : 0 };
+                    anyUnknown |= !known;
+                    if (known && !owners.Contains(found))
+                        owners.Add(found);
                 }
-                masters.Sort();
+                owners.Sort();
 
                 // Every profile the write touches is held: its stripe orders writes to it, which the
                 // journal replay relies on. Stripes outside the sorted set are only tried, never
                 // waited for; a busy one means: release everything and retake all in order.
-                foreach (var m in masters)
+                foreach (var m in owners)
                     Hold(engine.Locks.StripeOf(ProfileKey(m)));
                 if (busy.Count > 0)
                     continue;
+
+                // The common write names one known profile and nothing new: no rule can object.
+                // Otherwise the rules decide, on what each profile holds.
+                masters.Clear();
+                resolver.Conflicts.Clear();
+                ownerRecords.Clear();
+                if (!anyUnknown && owners.Count == 1)
+                    masters.Add(owners[0]);
+                else
+                {
+                    foreach (var m in owners)
+                    {
+                        if (!TryReadProfile(m))
+                            throw new EngineException(Status.InternalError, ErrorCode.Internal, $"profile {m}, named by an identifier, is missing.");
+                        ownerRecords[m] = view.Record.ToArray();
+                    }
+                    resolver.Resolve(identifiers, CountsOf);
+                    masters.AddRange(resolver.Group);
+                }
+
                 // Identifiers of two profiles: the oldest survives and takes the others in, and their
                 // identifiers are pointed at it, so their stripes are needed too.
                 mergedRecords.Clear();
                 for (int j = 1; j < masters.Count; j++)
                 {
-                    if (!TryReadProfile(masters[j]))
-                        throw new EngineException(Status.InternalError, ErrorCode.Internal, $"profile {masters[j]}, named by an identifier, is missing.");
-                    var record = view.Record.ToArray();
+                    var record = ownerRecords[masters[j]];
                     mergedRecords.Add(record);
                     var r = new ProfileRecordReader(record);
                     while (r.NextIdentifier(out var t, out var v))
@@ -125,14 +147,22 @@ public sealed unsafe class EngineSession : IDisposable
                 ApplyDelta(master, delta, replay: false);
                 if (mergedRecords.Count > 0)
                     RetireMerged(master, entry.MergedFrom, mergedRecords);
-                foreach (var (type, value, known) in identifiers)
-                    if (!known)
-                        UpsertMasterId(IdentityKey(type, value), master);
-                if (command.MessageId is { } id)
-                    UpsertMasterId(DedupeKey(id), master);
+                foreach (var id in identifiers)
+                    if (id.Owner == 0 && !IsConflict(id))
+                        UpsertMasterId(IdentityKey(id.Type, id.Value), master);
+                if (command.MessageId is { } messageKey)
+                    UpsertMasterId(DedupeKey(messageKey), master);
+                if (entry.Conflicts.Count > 0)
+                    RecordConflicts(master, entry);
 
                 long address = AppendJournal();
-                return new WriteResult(master, created, Duplicate: false, address, rejected);
+                // After the append, under the same stripes: the next write to this profile links
+                // back to this entry. A checkpoint waits for every stripe before it reads the journal
+                // tail (ProfileEngine.CheckpointAsync), so a head it misses belongs to a replayed entry.
+                SetHistoryHead(master, new HistoryLink(address, HistorySide.Whole));
+                foreach (var m in entry.MergedFrom)
+                    DeleteHistoryHead(m);
+                return new WriteResult(master, created, Duplicate: false, address, WithConflicts(rejected, command));
             }
             finally
             {
@@ -146,6 +176,43 @@ public sealed unsafe class EngineSession : IDisposable
                 }
             }
         }
+    }
+
+    readonly List<ulong> owners = [];
+    readonly Dictionary<ulong, byte[]> ownerRecords = [];
+
+    /// <summary>How many identifiers a profile read for this write holds, per type id (index 0: all).</summary>
+    int[] CountsOf(ulong profile)
+    {
+        var counts = new int[256];
+        var r = new ProfileRecordReader(ownerRecords[profile]);
+        while (r.NextIdentifier(out var t, out _))
+        {
+            counts[t]++;
+            counts[0]++;
+        }
+        return counts;
+    }
+
+    bool IsConflict(in WriteIdentifier id)
+    {
+        foreach (var (index, _, _) in resolver.Conflicts)
+            if (identifiers[index].Type == id.Type && identifiers[index].Value == id.Value)
+                return true;
+        return false;
+    }
+
+    /// <summary>The write's rejections plus the identifiers the rules left unlinked, as the response reports them.</summary>
+    List<TraitRejection>? WithConflicts(List<TraitRejection>? rejected, WriteCommand command)
+    {
+        foreach (var (index, owner, reason) in resolver.Conflicts)
+        {
+            var id = identifiers[index];
+            string where = owner == 0 ? "" : $" it stays with profile {owner};";
+            (rejected ??= []).Add(new TraitRejection(id.Field, ErrorCode.IdentityConflict,
+                $"{engine.IdentifierTypes.GetName(id.Type)} '{id.Value}' was not linked:{where} {reason}."));
+        }
+        return rejected;
     }
 
     readonly List<ulong> masters = [];
@@ -207,7 +274,7 @@ public sealed unsafe class EngineSession : IDisposable
     }
 
     /// <summary>Re-applies a journalled write at start-up; writes already in the checkpoint change nothing.</summary>
-    internal void Replay(JournalEntry e)
+    internal void Replay(long address, JournalEntry e)
     {
         // A checkpoint is taken while writes run, so it may already hold this write, and even later
         // ones: a later merge may have turned this write's profile into an alias. Then the merge
@@ -245,6 +312,11 @@ public sealed unsafe class EngineSession : IDisposable
             UpsertMasterId(IdentityKey(type, value), target);
         if (e.MessageId is { } mid)
             UpsertMasterId(DedupeKey(mid), target);
+        if (e.Conflicts.Count > 0)
+            RecordConflicts(target, e);
+        SetHistoryHead(target, new HistoryLink(address, HistorySide.Whole));
+        foreach (var m in e.MergedFrom)
+            DeleteHistoryHead(m);
     }
 
     readonly List<ulong> liveMerged = [];
@@ -349,13 +421,31 @@ public sealed unsafe class EngineSession : IDisposable
     {
         identifiers.Clear();
         traitIds.Clear();
+        List<TraitRejection>? blocked = null;
         foreach (var (type, value, field) in command.Identifiers)
         {
             if (type == IdentifierTypes.MasterId)
                 throw EngineException.BadRequest(ErrorCode.UnknownIdentifierType, "'id' is the master profile id; it can be read but not written.", field);
             byte typeId = engine.IdentifierTypes.GetId(type, field);
-            identifiers.Add((typeId, engine.Normalizer.Normalize(typeId, value, field), false));
+            // Junk is recognised before and after normalisation ("NULL " and "null" alike), and
+            // before it could fail normalisation as a malformed phone number.
+            var rules = engine.IdentityRules;
+            string normalized;
+            if (rules.IsBlocked(typeId, value.Trim()) || rules.IsBlocked(typeId, normalized = engine.Normalizer.Normalize(typeId, value, field)))
+            {
+                (blocked ??= []).Add(new TraitRejection(field, ErrorCode.Blocklisted,
+                    $"{type} '{value}' is on the identity blocklist (Identity:Blocklist) and was ignored."));
+                continue;
+            }
+            bool repeated = false;
+            foreach (var other in identifiers)
+                repeated |= other.Type == typeId && other.Value == normalized;
+            if (!repeated)
+                identifiers.Add(new WriteIdentifier(typeId, normalized, 0, field));
         }
+        if (identifiers.Count == 0 && blocked is not null)
+            throw EngineException.BadRequest(ErrorCode.NoIdentifier,
+                "every identifier of the write is on the identity blocklist (" + string.Join("; ", blocked.Select(b => b.Field)) + "); nothing was written.", blocked[0].Field);
         if (identifiers.Count == 0)
             throw EngineException.BadRequest(ErrorCode.NoIdentifier, "a write needs at least one identifier (userId, anonymousId, email, ...).", "identifiers");
         if (command.MessageId is { } messageId)
@@ -383,7 +473,7 @@ public sealed unsafe class EngineSession : IDisposable
             if (Encoding.UTF8.GetByteCount(source) > ProtocolLimits.MaxNameBytes)
                 throw EngineException.BadRequest(ErrorCode.TooLong, $"source is limited to {ProtocolLimits.MaxNameBytes} UTF-8 bytes.", "source");
         }
-        List<TraitRejection>? rejected = null;
+        List<TraitRejection>? rejected = blocked;
         var declared = engine.DeclaredTraits;
         if (declared.Count > 0)
         {
@@ -466,8 +556,14 @@ public sealed unsafe class EngineSession : IDisposable
         entry.Source = command.Source;
         for (int j = 1; j < masters.Count; j++)
             entry.MergedFrom.Add(masters[j]);
-        foreach (var (type, value, _) in identifiers)
-            entry.Identifiers.Add((type, value));
+        foreach (var id in identifiers)
+            if (!IsConflict(id))
+                entry.Identifiers.Add((id.Type, id.Value));
+        foreach (var (index, owner, reason) in resolver.Conflicts)
+            entry.Conflicts.Add((identifiers[index].Type, identifiers[index].Value, owner, reason));
+        for (int j = 0; j < masters.Count; j++)
+            if (ReadHistoryHead(masters[j]) is { } link)
+                entry.Previous.Add(link);
         entry.Traits.AddRange(command.Traits);
         entry.Event = command.Event;
         entry.Properties.AddRange(command.Properties);
@@ -641,6 +737,92 @@ public sealed unsafe class EngineSession : IDisposable
             if (status.IsPending)
                 session.CompletePending(wait: true);
         }
+    }
+
+    /// <summary>The last history entry of a profile; null when it has none (written before history was kept).</summary>
+    HistoryLink? ReadHistoryHead(ulong master)
+    {
+        Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteHistory(key, master);
+        if (!TryRead(key, valueBuffer, out var output))
+            return null;
+        ReadOnlySpan<byte> value = valueBuffer;
+        if (!output.IsSpanByte)
+        {
+            using var memory = output.Memory;
+            value = memory.Memory.Span[..16].ToArray();
+        }
+        return new HistoryLink(BinaryPrimitives.ReadInt64LittleEndian(value), (HistorySide)value[8]);
+    }
+
+    void SetHistoryHead(ulong master, HistoryLink link)
+    {
+        Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteHistory(key, master);
+        Span<byte> value = stackalloc byte[16];
+        value.Clear();
+        BinaryPrimitives.WriteInt64LittleEndian(value, link.Address);
+        value[8] = (byte)link.Side;
+        UpsertValue(key, value);
+    }
+
+    void DeleteHistoryHead(ulong master)
+    {
+        Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteHistory(key, master);
+        DeleteKey(key);
+    }
+
+    void DeleteKey(ReadOnlySpan<byte> key)
+    {
+        fixed (byte* k = key)
+        {
+            var keySpan = SpanByte.FromPointer(k, key.Length);
+            var status = session.Delete(ref keySpan);
+            if (status.IsPending)
+                session.CompletePending(wait: true);
+        }
+    }
+
+    /// <summary>
+    /// Keeps the identifiers a write could not link with the profile it landed on, newest last and
+    /// at most <see cref="MaxConflicts"/>, so an operator sees in the export why two records stayed
+    /// apart. Replay skips entries the stored list already holds (by sequence number).
+    /// </summary>
+    void RecordConflicts(ulong master, JournalEntry e)
+    {
+        var list = ReadConflicts(master);
+        if (list.Count > 0 && list[^1].Seq >= e.Seq)
+            return;
+        foreach (var (type, value, owner, reason) in e.Conflicts)
+            list.Add(new IdentityConflict(e.Seq, e.ReceivedAt, engine.IdentifierTypes.GetName(type), value, owner, reason));
+        if (list.Count > MaxConflicts)
+            list.RemoveRange(0, list.Count - MaxConflicts);
+        Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteConflicts(key, master);
+        UpsertValue(key, IdentityConflict.Encode(list));
+    }
+
+    byte[]? conflictBuffer;
+
+    /// <summary>Most identity conflicts kept per profile.</summary>
+    public const int MaxConflicts = 50;
+
+    /// <summary>The identity conflicts recorded on a profile, oldest first.</summary>
+    public List<IdentityConflict> ReadConflicts(ulong master)
+    {
+        Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteConflicts(key, master);
+        // Its own buffer: the session's record buffer may be showing a profile.
+        conflictBuffer ??= GC.AllocateArray<byte>(8192, pinned: true);
+        if (!TryRead(key, conflictBuffer, out var output))
+            return [];
+        if (!output.IsSpanByte)
+        {
+            using var memory = output.Memory;
+            return IdentityConflict.Decode(memory.Memory[..output.Length].ToArray());
+        }
+        return IdentityConflict.Decode(conflictBuffer.AsSpan(0, output.Length).ToArray());
     }
 
     ReadOnlySpan<byte> DedupeKey(string messageId) => keyBuffer.AsSpan(0, StoreKeys.WriteDedupe(keyBuffer, messageId));

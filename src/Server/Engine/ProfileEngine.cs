@@ -48,6 +48,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             IdentifierTypes = new IdentifierTypes(options.Identity.Types);
             Normalizer = new IdentifierNormalizer(options.Identity.DefaultCountryCode);
             DeclaredTraits = DeclaredTraits.Create(options.Traits);
+            IdentityRules = new IdentityRules(options.Identity, IdentifierTypes);
             Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
             Computed = ComputedTraitCatalog.Create(options, Schema);
             sourceCount = Schema.CountWithPrefix(EngineSession.SourcePrefix);
@@ -91,6 +92,8 @@ public sealed class ProfileEngine : IAsyncDisposable
 
     /// <summary>Known identifier types.</summary>
     public IdentifierTypes IdentifierTypes { get; }
+    /// <summary>Identifier limits, priorities and blocklist.</summary>
+    public IdentityRules IdentityRules { get; }
     /// <summary>Identifier normalisation rules.</summary>
     public IdentifierNormalizer Normalizer { get; }
     /// <summary>Trait and event name registry.</summary>
@@ -199,7 +202,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             }
             try
             {
-                session.Replay(entry);
+                session.Replay(address, entry);
             }
             catch (EngineException e)
             {
@@ -282,6 +285,10 @@ public sealed class ProfileEngine : IAsyncDisposable
                 logger.LogWarning("Checkpoint skipped: the journal has failed.");
                 return null;
             }
+            // Every stripe is taken once before the tail is read: a write finishes its store changes
+            // (including the history head it sets after its append) before it lets its stripes go,
+            // so each entry below the tail is wholly in the snapshot and each one above is replayed.
+            Locks.Barrier();
             long journalAddress = Journal.TailAddress;
             var started = Time.GetTimestamp();
             // Recovery needs an index checkpoint older than the log checkpoint; the index is large and
@@ -306,8 +313,9 @@ public sealed class ProfileEngine : IAsyncDisposable
             metadata.Save(Store.CheckpointDir);
             lastCheckpoint = metadata;
             Store.PurgeExcept(metadata.IndexToken, metadata.LogToken);
-            Journal.TruncateUntil(journalAddress);
-            logger.LogInformation("{Kind} checkpoint {Token} done in {Ms:F0} ms; journal truncated below {Address}.",
+            if (!Options.Journal.KeepHistory)
+                Journal.TruncateUntil(journalAddress);
+            logger.LogInformation("{Kind} checkpoint {Token} done in {Ms:F0} ms; journal replays from {Address}.",
                 full ? "Full" : "Log", token.Value, Time.GetElapsedTime(started).TotalMilliseconds, journalAddress);
             return metadata;
         }

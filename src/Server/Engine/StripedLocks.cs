@@ -50,6 +50,25 @@ public sealed class StripedLocks
     /// </summary>
     public bool TryEnter(int stripe) => Monitor.TryEnter(stripes[stripe]);
 
+    /// <summary>
+    /// Takes every stripe in order and lets them go: returns once every write that held a stripe
+    /// when it was called has finished. A few thousand uncontended monitors: tens of microseconds.
+    /// </summary>
+    public void Barrier()
+    {
+        int taken = 0;
+        try
+        {
+            for (; taken < stripes.Length; taken++)
+                Monitor.Enter(stripes[taken]);
+        }
+        finally
+        {
+            for (int i = taken - 1; i >= 0; i--)
+                Monitor.Exit(stripes[i]);
+        }
+    }
+
     /// <summary>Releases a stripe taken with <see cref="TryEnter"/>.</summary>
     public void Exit(int stripe) => Monitor.Exit(stripes[stripe]);
 }

@@ -10,6 +10,8 @@ public enum WriteKind : byte
     Identify = 1,
     /// <summary>Record an event.</summary>
     Track = 2,
+    /// <summary>Split identifiers off a profile (journal only; never a client's write).</summary>
+    Unmerge = 3,
 }
 
 /// <summary>

@@ -113,6 +113,12 @@ public sealed class JournalOptions
     public long MemoryBytes { get; set; } = 1L << 25;
     /// <summary>Journal file segment size. Default 256 MiB.</summary>
     public long SegmentBytes { get; set; } = 1L << 28;
+    /// <summary>
+    /// Keep every journal entry after it is checkpointed, as the profiles' history: unmerge rebuilds
+    /// profiles from it. When false the journal is truncated behind each checkpoint (less disk) and
+    /// unmerge answers <c>history_unavailable</c>.
+    /// </summary>
+    public bool KeepHistory { get; set; } = true;
 
     internal void Validate(Action<bool, string> check)
     {
@@ -131,4 +137,29 @@ public sealed class IdentityOptions
     public List<string> Types { get; set; } = [];
     /// <summary>Country code given to phone numbers written without one.</summary>
     public string DefaultCountryCode { get; set; } = "49";
+
+    /// <summary>Most identifiers one profile holds, all types together; a write that would pass it links no more.</summary>
+    public int MaxIdentifiersPerProfile { get; set; } = 1000;
+
+    /// <summary>Identifier values ignored for every type (compared case-insensitively after normalisation).</summary>
+    public List<string>? Blocklist { get; set; }
+
+    /// <summary>Regular expressions; a value any of them matches in full is ignored for every type.</summary>
+    public List<string> BlocklistPatterns { get; set; } = [];
+
+    /// <summary>Rules per identifier type (limit, priority, blocklist); types not named get the defaults.</summary>
+    public Dictionary<string, IdentifierRuleOptions> Rules { get; set; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>The rules of one identifier type.</summary>
+public sealed class IdentifierRuleOptions
+{
+    /// <summary>Most values of this type one profile holds (1 for user_id and account by default).</summary>
+    public int? MaxValues { get; set; }
+    /// <summary>1 is the highest; when a write's identifiers cannot all be linked, higher priorities win.</summary>
+    public int? Priority { get; set; }
+    /// <summary>Values of this type that are ignored, besides the global blocklist.</summary>
+    public List<string> Blocklist { get; set; } = [];
+    /// <summary>Regular expressions for values of this type that are ignored.</summary>
+    public List<string> BlocklistPatterns { get; set; } = [];
 }

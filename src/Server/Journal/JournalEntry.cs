@@ -9,14 +9,15 @@ namespace Cdp.Server.Journal;
 /// One accepted write as the journal keeps it: the command with every decision the engine took
 /// (normalised identifiers, the master id, the sequence number, the receive time), so that replay
 /// repeats the write exactly instead of deciding again. Encoded as a MessagePack array:
-/// <c>[3, kind, seq, masterId, created, receivedAt, eventTime, messageId|nil,
-/// [[type, value]...], [[name, value]...], event|nil, [[name, value]...], source|nil, [mergedFrom...]]</c>
-/// (versions 1 and 2 lacked the last two and the last field).
+/// <c>[4, kind, seq, masterId, created, receivedAt, eventTime, messageId|nil,
+/// [[type, value]...], [[name, value]...], event|nil, [[name, value]...], source|nil, [mergedFrom...],
+/// [[type, value, owner, reason]...], [[address, side]...], [anchorType, anchorValue, keptId, splitId]|nil]</c>
+/// (version 3 ended after mergedFrom, version 2 after source, version 1 before it).
 /// </summary>
 public sealed class JournalEntry
 {
     /// <summary>Format version of the entry.</summary>
-    public const int FormatVersion = 3;
+    public const int FormatVersion = 4;
 
     /// <summary>Identify or Track.</summary>
     public WriteKind Kind { get; set; }
@@ -47,6 +48,19 @@ public sealed class JournalEntry
     /// <summary>Profiles this write merged into <see cref="MasterId"/> (their identifiers were linked by it), in order.</summary>
     public List<ulong> MergedFrom { get; } = [];
 
+    /// <summary>Identifiers of the write left unlinked by an identity rule: type, value, the profile holding it (0 if none), why.</summary>
+    public List<(byte Type, string Value, ulong Owner, string Reason)> Conflicts { get; } = [];
+
+    /// <summary>
+    /// The previous history entries of every profile this entry continues (the master's, then each
+    /// merged profile's): the back links that let a profile's history be walked without reading the
+    /// rest of the journal. <see cref="HistoryLink.Side"/> says which side of an unmerge it continues.
+    /// </summary>
+    public List<HistoryLink> Previous { get; } = [];
+
+    /// <summary>For an <see cref="WriteKind.Unmerge"/> entry: how the profile was split.</summary>
+    public UnmergeSplit? Unmerge { get; set; }
+
     /// <summary>Clears the entry for reuse.</summary>
     public void Reset()
     {
@@ -57,6 +71,9 @@ public sealed class JournalEntry
         Event = null;
         Source = null;
         MergedFrom.Clear();
+        Conflicts.Clear();
+        Previous.Clear();
+        Unmerge = null;
         Created = false;
     }
 
@@ -64,7 +81,7 @@ public sealed class JournalEntry
     public void Write(IBufferWriter<byte> buffer)
     {
         var w = new MessagePackWriter(buffer);
-        w.WriteArrayHeader(14);
+        w.WriteArrayHeader(17);
         w.Write(FormatVersion);
         w.Write((byte)Kind);
         w.Write(Seq);
@@ -87,6 +104,32 @@ public sealed class JournalEntry
         w.WriteArrayHeader(MergedFrom.Count);
         foreach (var m in MergedFrom)
             w.Write(m);
+        w.WriteArrayHeader(Conflicts.Count);
+        foreach (var (type, value, owner, reason) in Conflicts)
+        {
+            w.WriteArrayHeader(4);
+            w.Write(type);
+            w.Write(value);
+            w.Write(owner);
+            w.Write(reason);
+        }
+        w.WriteArrayHeader(Previous.Count);
+        foreach (var link in Previous)
+        {
+            w.WriteArrayHeader(2);
+            w.Write(link.Address);
+            w.Write((byte)link.Side);
+        }
+        if (Unmerge is { } u)
+        {
+            w.WriteArrayHeader(4);
+            w.Write(u.AnchorType);
+            w.Write(u.AnchorValue);
+            w.Write(u.KeptId);
+            w.Write(u.SplitId);
+        }
+        else
+            w.WriteNil();
         w.Flush();
     }
 
@@ -111,7 +154,7 @@ public sealed class JournalEntry
             // Version 1 (12 fields) had no source.
             int fields = r.ReadArrayHeader();
             int version = r.ReadInt32();
-            if (!(fields == 14 && version == FormatVersion) && !(fields == 13 && version == 2) && !(fields == 12 && version == 1))
+            if (!(fields == 17 && version == FormatVersion) && !(fields == 14 && version == 3) && !(fields == 13 && version == 2) && !(fields == 12 && version == 1))
                 throw new InvalidDataException("unknown journal entry format");
             e.Kind = (WriteKind)r.ReadByte();
             e.Seq = r.ReadUInt64();
@@ -136,6 +179,29 @@ public sealed class JournalEntry
                 int merged = r.ReadArrayHeader();
                 for (int i = 0; i < merged; i++)
                     e.MergedFrom.Add(r.ReadUInt64());
+            }
+            if (fields >= 17)
+            {
+                int conflicts = r.ReadArrayHeader();
+                for (int i = 0; i < conflicts; i++)
+                {
+                    if (r.ReadArrayHeader() != 4)
+                        throw new InvalidDataException("a conflict is not [type, value, owner, reason]");
+                    e.Conflicts.Add((r.ReadByte(), r.ReadString()!, r.ReadUInt64(), r.ReadString()!));
+                }
+                int previous = r.ReadArrayHeader();
+                for (int i = 0; i < previous; i++)
+                {
+                    if (r.ReadArrayHeader() != 2)
+                        throw new InvalidDataException("a history link is not [address, side]");
+                    e.Previous.Add(new HistoryLink(r.ReadInt64(), (HistorySide)r.ReadByte()));
+                }
+                if (!r.TryReadNil())
+                {
+                    if (r.ReadArrayHeader() != 4)
+                        throw new InvalidDataException("an unmerge is not [anchorType, anchorValue, keptId, splitId]");
+                    e.Unmerge = new UnmergeSplit(r.ReadByte(), r.ReadString()!, r.ReadUInt64(), r.ReadUInt64());
+                }
             }
             if (!r.End)
                 throw new InvalidDataException("trailing bytes after a journal entry");
@@ -162,3 +228,23 @@ public sealed class JournalEntry
         }
     }
 }
+
+/// <summary>Which part of a history entry a later entry continues.</summary>
+public enum HistorySide : byte
+{
+    /// <summary>The whole entry (an ordinary write).</summary>
+    Whole = 0,
+    /// <summary>The side of an unmerge that kept the rest.</summary>
+    Kept = 1,
+    /// <summary>The side of an unmerge that was split off.</summary>
+    Split = 2,
+}
+
+/// <summary>A back link in a profile's history: the journal address of an earlier entry and the side of it that continues.</summary>
+public readonly record struct HistoryLink(long Address, HistorySide Side);
+
+/// <summary>
+/// An unmerge as journalled: the identifier it was addressed by (stays on the kept side), and the
+/// master ids of the two sides. The split identifiers are the entry's identifiers.
+/// </summary>
+public sealed record UnmergeSplit(byte AnchorType, string AnchorValue, ulong KeptId, ulong SplitId);

@@ -16,6 +16,11 @@ public static class StoreKeys
     /// <summary><c>'d' | UTF-8 messageId</c> → u64 master id of the write that first carried it.</summary>
     public const byte Dedupe = (byte)'d';
 
+    /// <summary><c>'h' | u64 master id</c> → i64 journal address of the profile's last history entry, u8 side.</summary>
+    public const byte History = (byte)'h';
+    /// <summary><c>'c' | u64 master id</c> → the identity conflicts recorded on the profile (MessagePack).</summary>
+    public const byte Conflicts = (byte)'c';
+
     /// <summary>Largest key, sized for the longest identifier value or messageId.</summary>
     public const int MaxKeyLength = 2 + Cdp.Protocol.ProtocolLimits.MaxIdentifierBytes * 3;
 
@@ -31,6 +36,22 @@ public static class StoreKeys
     public static int WriteProfile(Span<byte> destination, ulong masterId)
     {
         destination[0] = Profile;
+        BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
+        return 9;
+    }
+
+    /// <summary>Writes a history head key and returns its length.</summary>
+    public static int WriteHistory(Span<byte> destination, ulong masterId)
+    {
+        destination[0] = History;
+        BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
+        return 9;
+    }
+
+    /// <summary>Writes a conflicts key and returns its length.</summary>
+    public static int WriteConflicts(Span<byte> destination, ulong masterId)
+    {
+        destination[0] = Conflicts;
         BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
         return 9;
     }
