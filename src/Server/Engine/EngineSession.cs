@@ -3,6 +3,7 @@ using System.Buffers.Binary;
 using System.Text;
 using Cdp.Protocol;
 using Cdp.Server.Computed;
+using Cdp.Server.History;
 using Cdp.Server.Identity;
 using Cdp.Server.Journal;
 using Cdp.Server.Profiles;
@@ -178,6 +179,222 @@ public sealed unsafe class EngineSession : IDisposable
         }
     }
 
+    /// <summary>
+    /// Splits <paramref name="split"/> (and what came with them) off the profile that
+    /// <paramref name="type"/>/<paramref name="value"/> names, rebuilding both sides from the
+    /// profile's history in the journal as if the link between them had never been made (the rule:
+    /// <see cref="UnmergePartition"/>). Old master ids keep resolving, each to the side its profile
+    /// was created on. Journalled like a write; the caller waits for <see cref="UnmergeResult.JournalAddress"/>.
+    /// </summary>
+    public UnmergeResult Unmerge(string type, string value, IReadOnlyList<(string Type, string Value, string Field)> split)
+    {
+        engine.EnsureWritable();
+        if (!engine.Options.Journal.KeepHistory)
+            throw new EngineException(Status.Conflict, ErrorCode.HistoryUnavailable, "unmerge rebuilds profiles from their history, which this server does not keep (Journal:KeepHistory is false).");
+        if (type == IdentifierTypes.MasterId)
+            throw EngineException.BadRequest(ErrorCode.UnknownIdentifierType, "address the profile by one of the identifiers that stays with it, not by its id.", "type");
+        byte anchorType = engine.IdentifierTypes.GetId(type, "type");
+        var anchor = (anchorType, engine.Normalizer.Normalize(anchorType, value, "value"));
+        if (split.Count == 0)
+            throw EngineException.BadRequest(ErrorCode.Missing, "name the identifiers to split off, e.g. {\"identifiers\":{\"email\":\"b@x.com\"}}.", "identifiers");
+        var splitIds = new List<(byte Type, string Value)>();
+        foreach (var (t, v, field) in split)
+        {
+            byte id = engine.IdentifierTypes.GetId(t, field);
+            var normalized = (id, engine.Normalizer.Normalize(id, v, field));
+            if (normalized == anchor)
+                throw EngineException.BadRequest(ErrorCode.Malformed, $"{t} '{v}' is the identifier the unmerge is addressed by; it stays with the profile, so it cannot be split off.", field);
+            if (!splitIds.Contains(normalized))
+                splitIds.Add(normalized);
+        }
+        long receivedAt = engine.NowUnixMs();
+
+        while (true)
+        {
+            if (!TryReadMasterId(IdentityKey(anchor.anchorType, anchor.Item2), out ulong master) || !TryReadProfile(master))
+                throw new EngineException(Status.NotFound, ErrorCode.Missing, $"no profile has {type} '{value}'.");
+            var record = view.Record.ToArray();
+            var held = new HashSet<(byte, string)>();
+            var reader = new ProfileRecordReader(record);
+            stripes.Clear();
+            while (reader.NextIdentifier(out var t, out var v))
+            {
+                var key = IdentityKey(t, v);
+                held.Add((t, System.Text.Encoding.UTF8.GetString(key[2..])));
+                stripes.Add(engine.Locks.StripeOf(key));
+            }
+            stripes.Add(engine.Locks.StripeOf(ProfileKey(master)));
+            SortDistinct(stripes);
+            foreach (var (t, v) in splitIds)
+                if (!held.Contains((t, v)))
+                    throw EngineException.BadRequest(ErrorCode.InvalidIdentifier, $"{engine.IdentifierTypes.GetName(t)} '{v}' is not an identifier of profile {master}.", "identifiers." + engine.IdentifierTypes.GetName(t));
+            engine.Locks.Enter(stripes);
+            try
+            {
+                // Re-checked under the stripes: a write may have changed the profile meanwhile.
+                if (!TryReadMasterId(IdentityKey(anchor.anchorType, anchor.Item2), out ulong again) || again != master
+                    || !TryReadProfile(master) || !view.Record.SequenceEqual(record))
+                    continue;
+                var head = ReadHistoryHead(master)
+                    ?? throw new EngineException(Status.Conflict, ErrorCode.HistoryUnavailable, $"profile {master} has no history in the journal (it was written before history was kept).");
+                // Entries are read back from the journal, which serves committed entries only.
+                engine.Journal.CommitNow();
+                ulong seq = engine.NextSeq();
+                entry.Reset();
+                entry.Kind = WriteKind.Unmerge;
+                entry.Seq = seq;
+                entry.MasterId = master;
+                entry.ReceivedAt = receivedAt;
+                entry.EventTime = receivedAt;
+                entry.Identifiers.AddRange(splitIds);
+                entry.Previous.Add(head);
+                var plan = PlanUnmerge(entry, anchor, held);
+                entry.Unmerge = new UnmergeSplit(anchor.anchorType, anchor.Item2, plan.KeptId, plan.SplitId);
+                journalBuffer.ResetWrittenCount();
+                entry.Write(journalBuffer);
+                ApplyUnmerge(entry, plan);
+                long address = AppendJournal();
+                SetUnmergeHeads(master, address, plan);
+                return new UnmergeResult(plan.KeptId, plan.SplitId, address);
+            }
+            finally
+            {
+                engine.Locks.Exit(stripes);
+            }
+        }
+    }
+
+    /// <summary>Both sides of an unmerge: their history, identifiers and master ids.</summary>
+    sealed record UnmergePlan(List<HistoryItem> Kept, List<HistoryItem> Split, HashSet<(byte, string)> KeptIdentifiers,
+        HashSet<(byte, string)> SplitIdentifiers, ulong KeptId, ulong SplitId, List<ulong> KeptIds, List<ulong> SplitIds);
+
+    /// <summary>
+    /// Reads the history behind an unmerge entry and splits it. Master ids go with the side of the
+    /// write that created them; each side's oldest survives. A side that created none gets a new id
+    /// (live), or the one the entry recorded (replay).
+    /// </summary>
+    UnmergePlan PlanUnmerge(JournalEntry e, (byte, string) anchor, HashSet<(byte, string)>? expectedIdentifiers)
+    {
+        List<HistoryItem> items;
+        try
+        {
+            items = new ProfileHistory(engine.Journal).Collect(e.Previous);
+        }
+        catch (HistoryUnavailableException x)
+        {
+            throw new EngineException(Status.Conflict, ErrorCode.HistoryUnavailable, "the profile cannot be rebuilt: " + x.Message);
+        }
+        if (expectedIdentifiers is not null)
+        {
+            var seen = items.SelectMany(i => i.Identifiers).ToHashSet();
+            foreach (var id in expectedIdentifiers)
+                if (!seen.Contains(id))
+                    throw new EngineException(Status.Conflict, ErrorCode.HistoryUnavailable,
+                        $"the profile's history does not hold where {engine.IdentifierTypes.GetName(id.Item1)} '{id.Item2}' came from (it was linked before history was kept); the profile cannot be rebuilt.");
+        }
+        var (kept, split, keptIds, splitIds) = UnmergePartition.Split(items, e.Identifiers, anchor);
+        var keptMasters = kept.Where(i => i.Entry.Created).Select(i => i.Entry.MasterId).Order().ToList();
+        var splitMasters = split.Where(i => i.Entry.Created).Select(i => i.Entry.MasterId).Order().ToList();
+        ulong keptId = e.Unmerge?.KeptId ?? (keptMasters.Count > 0 ? keptMasters[0] : engine.NextMasterId());
+        ulong splitId = e.Unmerge?.SplitId ?? (splitMasters.Count > 0 ? splitMasters[0] : engine.NextMasterId());
+        return new UnmergePlan(kept, split, keptIds, splitIds, keptId, splitId, keptMasters, splitMasters);
+    }
+
+    /// <summary>Writes both rebuilt profiles, points identifiers, old ids and message ids at their side.</summary>
+    void ApplyUnmerge(JournalEntry e, UnmergePlan plan)
+    {
+        Span<byte> key = stackalloc byte[9];
+        Span<byte> alias = stackalloc byte[ProfileRecord.AliasSize];
+        foreach (var (items, identifiers, id, ids) in new[] { (plan.Kept, plan.KeptIdentifiers, plan.KeptId, plan.KeptIds), (plan.Split, plan.SplitIdentifiers, plan.SplitId, plan.SplitIds) })
+        {
+            var record = Rebuild(items, identifiers, id, e);
+            StoreKeys.WriteProfile(key, id);
+            UpsertValue(key, record);
+            ProfileRecord.WriteAlias(alias, id);
+            foreach (var old in ids)
+                if (old != id)
+                {
+                    StoreKeys.WriteProfile(key, old);
+                    UpsertValue(key, alias);
+                }
+            foreach (var (t, v) in identifiers)
+                UpsertMasterId(IdentityKey(t, v), id);
+            foreach (var item in items)
+                if (item.Entry.MessageId is { } mid)
+                    UpsertMasterId(DedupeKey(mid), id);
+        }
+        // The profile that was split keeps resolving: to the kept side when it is not one of the two.
+        if (e.MasterId != plan.KeptId && e.MasterId != plan.SplitId && !plan.KeptIds.Contains(e.MasterId) && !plan.SplitIds.Contains(e.MasterId))
+        {
+            ProfileRecord.WriteAlias(alias, plan.KeptId);
+            StoreKeys.WriteProfile(key, e.MasterId);
+            UpsertValue(key, alias);
+        }
+    }
+
+    /// <summary>
+    /// A profile as its writes build it: each write's delta (with only this side's identifiers),
+    /// merged in sequence order, exactly as the live path merges them; then every identifier of the
+    /// side, which a write of the other side may have been the only one to carry.
+    /// </summary>
+    byte[] Rebuild(List<HistoryItem> items, HashSet<(byte, string)> identifiers, ulong id, JournalEntry unmerge)
+    {
+        int max = engine.Options.Store.MaxProfileBytes;
+        var buffer = new byte[max + 64];
+        byte[]? record = null;
+        long lastReceived = unmerge.ReceivedAt;
+        var copy = new JournalEntry();
+        foreach (var item in items)
+        {
+            Clone(item.Entry, copy);
+            copy.MasterId = id;
+            copy.Identifiers.Clear();
+            copy.Identifiers.AddRange(item.Identifiers);
+            var delta = BuildDelta(copy);
+            record = record is null ? delta.ToArray() : MergeOrRefuse(record, delta, buffer, max);
+            lastReceived = item.Entry.ReceivedAt;
+        }
+        builder.Reset();
+        foreach (var (t, v) in identifiers.OrderBy(x => x.Item1).ThenBy(x => x.Item2, StringComparer.Ordinal))
+            builder.AddIdentifier(t, v);
+        var ids = builder.Build(id, unmerge.Seq, lastReceived, lastReceived, -1);
+        record = record is null ? ids.ToArray() : MergeOrRefuse(record, ids, buffer, max);
+        ProfileRecord.SetLastSeq(record, unmerge.Seq);
+        return record;
+    }
+
+    byte[] MergeOrRefuse(byte[] record, ReadOnlySpan<byte> delta, byte[] buffer, int max)
+    {
+        int n = ProfileRecord.Merge(record, delta, buffer, engine.Computed);
+        if (n < 0 || n > max)
+            throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge, $"a rebuilt profile would pass the profile limit of {max} bytes; nothing was changed.");
+        return buffer.AsSpan(0, n).ToArray();
+    }
+
+    static void Clone(JournalEntry from, JournalEntry to)
+    {
+        to.Reset();
+        to.Kind = from.Kind;
+        to.Seq = from.Seq;
+        to.MasterId = from.MasterId;
+        to.Created = from.Created;
+        to.ReceivedAt = from.ReceivedAt;
+        to.EventTime = from.EventTime;
+        to.MessageId = from.MessageId;
+        to.Source = from.Source;
+        to.Traits.AddRange(from.Traits);
+        to.Event = from.Event;
+        to.Properties.AddRange(from.Properties);
+    }
+
+    void SetUnmergeHeads(ulong master, long address, UnmergePlan plan)
+    {
+        SetHistoryHead(plan.KeptId, new HistoryLink(address, HistorySide.Kept));
+        SetHistoryHead(plan.SplitId, new HistoryLink(address, HistorySide.Split));
+        if (master != plan.KeptId && master != plan.SplitId)
+            DeleteHistoryHead(master);
+    }
+
     readonly List<ulong> owners = [];
     readonly Dictionary<ulong, byte[]> ownerRecords = [];
 
@@ -276,6 +493,15 @@ public sealed unsafe class EngineSession : IDisposable
     /// <summary>Re-applies a journalled write at start-up; writes already in the checkpoint change nothing.</summary>
     internal void Replay(long address, JournalEntry e)
     {
+        if (e.Unmerge is { } u)
+        {
+            // Rebuilt from the history before it, as live; later entries then apply on top (their
+            // sequence numbers are above the rebuilt profiles').
+            var plan = PlanUnmerge(e, (u.AnchorType, u.AnchorValue), null);
+            ApplyUnmerge(e, plan);
+            SetUnmergeHeads(e.MasterId, address, plan);
+            return;
+        }
         // A checkpoint is taken while writes run, so it may already hold this write, and even later
         // ones: a later merge may have turned this write's profile into an alias. Then the merge
         // absorbed the profile with this write in it, and only the identifiers are left to point.

@@ -209,6 +209,8 @@ public sealed class ProfileEngine : IAsyncDisposable
                 throw new InvalidDataException($"Journal entry at address {address} cannot be replayed: {e.Message} (were Store:MaxProfileBytes or Store:MaxSchemaNames lowered?). Refusing to start.", e);
             }
             lastMasterId = Math.Max(lastMasterId, (long)entry.MasterId);
+            if (entry.Unmerge is { } u)
+                lastMasterId = Math.Max(lastMasterId, (long)Math.Max(u.KeptId, u.SplitId));
             lastSeq = Math.Max(lastSeq, (long)entry.Seq);
             count++;
         }

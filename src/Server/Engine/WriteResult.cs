@@ -13,3 +13,9 @@ public readonly record struct WriteResult(ulong MasterId, bool Created, bool Dup
 /// <param name="Code">Machine-readable reason (<see cref="Cdp.Protocol.ErrorCode"/>).</param>
 /// <param name="Detail">Human-readable reason.</param>
 public sealed record TraitRejection(string Field, string Code, string Detail);
+
+/// <summary>What an unmerge did.</summary>
+/// <param name="KeptId">The profile that kept the identifier the unmerge was addressed by.</param>
+/// <param name="SplitId">The profile the split identifiers now belong to.</param>
+/// <param name="JournalAddress">Journal position that must be committed before the unmerge is acknowledged.</param>
+public readonly record struct UnmergeResult(ulong KeptId, ulong SplitId, long JournalAddress);

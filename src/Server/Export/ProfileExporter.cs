@@ -31,7 +31,7 @@ public static class ProfileExporter
                 var view = session.GetProfileById(id);
                 if (view is null)
                     continue;
-                ProfileJsonWriter.Write(output, view);
+                ProfileJsonWriter.Write(output, view, conflicts: session.ReadConflicts(id));
                 output.Write("\n"u8);
                 if (!await FlushWhenFullAsync(output, cancellationToken))
                     return;

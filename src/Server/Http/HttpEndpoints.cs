@@ -24,11 +24,12 @@ public static class HttpEndpoints
         app.MapGet("/health", (ProfileEngine engine) => engine.Journal.Failure is null
             ? Results.Json(new { status = "ok" })
             : Results.Json(new { status = "journal-failed" }, statusCode: 503));
-        foreach (var type in new[] { "track", "identify", "page", "screen" })
+        foreach (var type in new[] { "track", "identify", "page", "screen", "alias" })
             app.MapPost("/v1/" + type, (HttpContext http, ProfileEngine engine) => WriteOneAsync(http, engine, type));
         app.MapPost("/v1/batch", BatchAsync);
         app.MapGet("/metrics", MetricsEndpoint.Render);
         app.MapGet("/v1/profiles/{type}/{value}", GetProfileAsync);
+        app.MapPost("/v1/profiles/{type}/{value}/unmerge", UnmergeAsync);
     }
 
     static async Task<IResult> WriteOneAsync(HttpContext http, ProfileEngine engine, string type)
@@ -134,6 +135,48 @@ public static class HttpEndpoints
         }
     }
 
+    static async Task<IResult> UnmergeAsync(HttpContext http, string type, string value, ProfileEngine engine)
+    {
+        var (document, error) = await ReadJsonAsync(http);
+        if (document is null)
+            return error!;
+        using var _ = document;
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("identifiers", out var ids) || ids.ValueKind != JsonValueKind.Object)
+            return Problem(EngineException.BadRequest(ErrorCode.Missing, "identifiers must be an object of type → value (or → [values]) naming what to split off.", "identifiers"));
+        var split = new List<(string Type, string Value, string Field)>();
+        foreach (var p in ids.EnumerateObject())
+        {
+            var field = "identifiers." + p.Name;
+            var values = p.Value.ValueKind == JsonValueKind.Array ? p.Value.EnumerateArray().ToList() : [p.Value];
+            foreach (var v in values)
+            {
+                if (v.ValueKind != JsonValueKind.String)
+                    return Problem(EngineException.BadRequest(ErrorCode.WrongType, $"{field} must be a string or an array of strings.", field));
+                if (split.Count >= ProtocolLimits.MaxCollectionCount)
+                    return Problem(EngineException.BadRequest(ErrorCode.TooMany, $"at most {ProtocolLimits.MaxCollectionCount} identifiers can be split off at once.", field));
+                split.Add((p.Name, v.GetString()!, field));
+            }
+        }
+        var session = await engine.RentAsync(http.RequestAborted);
+        UnmergeResult result;
+        try
+        {
+            result = session.Unmerge(type, value, split);
+        }
+        catch (EngineException e)
+        {
+            return Problem(e);
+        }
+        finally
+        {
+            engine.Return(session);
+        }
+        if (await WaitForCommitAsync(engine, result.JournalAddress, http) is { } failed)
+            return failed;
+        return Results.Json(new { kept = result.KeptId.ToString(), split = result.SplitId.ToString() });
+    }
+
     static async Task<(JsonDocument? Document, IResult? Error)> ReadJsonAsync(HttpContext http)
     {
         try
@@ -228,7 +271,11 @@ public static class ProfileJsonWriter
     /// Writes the profile. With <paramref name="provenance"/> each trait is an object
     /// <c>{"value": ..., "source": ..., "time": ...}</c>: the value, who wrote it and the event time it holds.
     /// </summary>
-    public static void Write(IBufferWriter<byte> output, ProfileView view, bool provenance = false)
+    /// <param name="output">Where the JSON goes.</param>
+    /// <param name="view">The profile.</param>
+    /// <param name="provenance">Traits as value/source/time objects.</param>
+    /// <param name="conflicts">Identity conflicts to list (exports); none written when null or empty.</param>
+    public static void Write(IBufferWriter<byte> output, ProfileView view, bool provenance = false, IReadOnlyList<Cdp.Server.Identity.IdentityConflict>? conflicts = null)
     {
         using var w = new Utf8JsonWriter(output);
         var record = view.Record;
@@ -298,6 +345,25 @@ public static class ProfileJsonWriter
         w.WriteEndObject();
         w.WriteString("createdAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(view.CreatedAt));
         w.WriteString("updatedAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(view.UpdatedAt));
+        if (conflicts is { Count: > 0 })
+        {
+            // Identifiers that writes carried but the identity rules kept off this profile.
+            w.WriteStartArray("conflicts"u8);
+            foreach (var c in conflicts)
+            {
+                w.WriteStartObject();
+                w.WriteString("type"u8, c.Type);
+                w.WriteString("value"u8, c.Value);
+                if (c.Owner != 0)
+                    w.WriteString("heldBy"u8, c.Owner.ToString());
+                else
+                    w.WriteNull("heldBy"u8);
+                w.WriteString("reason"u8, c.Reason);
+                w.WriteString("at"u8, DateTimeOffset.FromUnixTimeMilliseconds(c.At));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
         w.WriteEndObject();
     }
 

@@ -60,8 +60,16 @@ public static class SegmentSpecReader
                 if (message.TryGetProperty("name", out var pageName) && pageName.ValueKind == JsonValueKind.String)
                     command.AddProperty("name", TraitValue.String(pageName.GetString()!), Path(prefix, "name"));
                 break;
+            case "alias":
+                // alias links the id a visitor had before (previousId: in practice the anonymous id of
+                // the browser or app) to the user id they have now.
+                command.Kind = WriteKind.Identify;
+                RequiredString(message, "previousId", prefix, ProtocolLimits.MaxIdentifierBytes);
+                RequiredString(message, "userId", prefix, ProtocolLimits.MaxIdentifierBytes);
+                AddIdentifier(message, "previousId", "anonymous_id", prefix, command);
+                break;
             default:
-                throw EngineException.BadRequest(ErrorCode.UnknownField, $"message type '{type}' is not supported here (identify, track, page, screen).", Path(prefix, "type"));
+                throw EngineException.BadRequest(ErrorCode.UnknownField, $"message type '{type}' is not supported here (identify, track, page, screen, alias).", Path(prefix, "type"));
         }
 
         AddIdentifier(message, "userId", "user_id", prefix, command);

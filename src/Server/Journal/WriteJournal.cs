@@ -169,6 +169,20 @@ public sealed class WriteJournal : IDisposable
         log.CommitAsync().AsTask().GetAwaiter().GetResult();
     }
 
+    /// <summary>
+    /// Reads the committed entry at <paramref name="address"/> (from memory or disk); null when the
+    /// address is below the journal's begin (truncated) or holds no entry.
+    /// </summary>
+    public byte[]? ReadEntry(long address)
+    {
+        if (address < log.BeginAddress || address >= log.CommittedUntilAddress)
+            return null;
+        var (bytes, length) = log.ReadAsync(address).AsTask().GetAwaiter().GetResult();
+        if (bytes is null || length <= 0)
+            return null;
+        return bytes.Length == length ? bytes : bytes.AsSpan(0, length).ToArray();
+    }
+
     /// <summary>Reads the committed entries in <c>[from, until)</c>, in order.</summary>
     public IEnumerable<(long Address, byte[] Entry)> Read(long from, long until)
     {
