@@ -365,7 +365,7 @@ public sealed unsafe class EngineSession : IDisposable
 
     byte[] MergeOrRefuse(byte[] record, ReadOnlySpan<byte> delta, byte[] buffer, int max)
     {
-        int n = ProfileRecord.Merge(record, delta, buffer, engine.Computed);
+        int n = ProfileRecord.Merge(record, delta, buffer, engine.Computed, engine.Survivorship);
         if (n < 0 || n > max)
             throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge, $"a rebuilt profile would pass the profile limit of {max} bytes; nothing was changed.");
         return buffer.AsSpan(0, n).ToArray();
@@ -462,7 +462,7 @@ public sealed unsafe class EngineSession : IDisposable
         for (int i = 1; i <= merged.Count; i++)
         {
             var next = i < merged.Count ? merged[i].AsSpan() : delta;
-            int n = ProfileRecord.Merge(combined, next, buffer, engine.Computed);
+            int n = ProfileRecord.Merge(combined, next, buffer, engine.Computed, engine.Survivorship);
             if (n < 0 || n > max)
                 throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
                     $"merging these profiles would pass the profile limit of {max} bytes; nothing was changed.");

@@ -4,6 +4,7 @@ using Cdp.Protocol;
 using Cdp.Server.Hosting;
 using Cdp.Server.Identity;
 using Cdp.Server.Journal;
+using Cdp.Server.Profiles;
 using Cdp.Server.Schema;
 using Cdp.Server.Storage;
 using Microsoft.Extensions.Logging;
@@ -52,7 +53,17 @@ public sealed class ProfileEngine : IAsyncDisposable
             Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
             Computed = ComputedTraitCatalog.Create(options, Schema);
             sourceCount = Schema.CountWithPrefix(EngineSession.SourcePrefix);
-            Store = new ProfileStore(dataDir, options.Store, Computed, logger);
+            Survivorship = TraitSurvivorship.Create(options.Traits.Survivorship, Schema, source =>
+            {
+                if (!Schema.TryGetId(EngineSession.SourcePrefix + source, out var id))
+                {
+                    if (!TryAddSource())
+                        throw new InvalidOperationException($"Configuration error: Traits:Survivorship names more than {MaxSources} sources.");
+                    id = Schema.Intern(EngineSession.SourcePrefix + source, "Traits:Survivorship");
+                }
+                return id;
+            });
+            Store = new ProfileStore(dataDir, options.Store, Computed, logger, Survivorship);
             Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
                 options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger);
         }
@@ -119,6 +130,8 @@ public sealed class ProfileEngine : IAsyncDisposable
         return true;
     }
 
+    /// <summary>Per-trait survivorship rules.</summary>
+    public TraitSurvivorship Survivorship { get; }
     /// <summary>Computed and derived traits.</summary>
     public ComputedTraitCatalog Computed { get; }
     /// <summary>The FASTER store.</summary>

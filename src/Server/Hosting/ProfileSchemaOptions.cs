@@ -14,6 +14,13 @@ public sealed class TraitsOptions
     /// wrong traits are dropped, the rest is applied and the answer lists what was dropped.
     /// </summary>
     public bool PartialWrites { get; set; }
+
+    /// <summary>
+    /// Trait name to survivorship rule, used when a write or a merge meets a value the profile has:
+    /// <c>latest</c> (the default: later event time), <c>first</c>, <c>max</c>, <c>min</c>,
+    /// <c>union</c> (lists) or <c>source:crm,shop,web</c> (highest priority first).
+    /// </summary>
+    public Dictionary<string, string> Survivorship { get; set; } = new(StringComparer.Ordinal);
 }
 
 /// <summary>One computed trait as configured under <c>Cdp:ComputedTraits:{name}</c>.</summary>

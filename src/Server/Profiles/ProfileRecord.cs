@@ -106,8 +106,9 @@ public static class ProfileRecord
     /// <paramref name="destination"/> is too small. <paramref name="destination"/> must not overlap the inputs.
     /// </summary>
     /// <remarks>
-    /// Identifiers are a set union; a trait keeps the value with the later event time, and on equal
-    /// times the delta's (it is the later write); event counters add up, first/last take min/max.
+    /// Identifiers are a set union; a trait keeps the value its <see cref="TraitSurvivorship"/> rule picks
+    /// (by default the later event time, and on equal times the delta's: it is the later write); event
+    /// counters add up, first/last take min/max.
     /// Every rule is commutative except the equal-time tie, which follows sequence order, so the
     /// journal replays to the same bytes the live path produced.
     /// </remarks>
@@ -116,8 +117,9 @@ public static class ProfileRecord
     /// records' update times as "now", which drops buckets that left their window; states whose
     /// definition <paramref name="computed"/> no longer has are dropped.
     /// </para>
-    public static int Merge(ReadOnlySpan<byte> current, ReadOnlySpan<byte> delta, Span<byte> destination, ComputedTraitCatalog computed)
+    public static int Merge(ReadOnlySpan<byte> current, ReadOnlySpan<byte> delta, Span<byte> destination, ComputedTraitCatalog computed, TraitSurvivorship? survivorship = null)
     {
+        survivorship ??= TraitSurvivorship.Default;
         if (current.IsEmpty)
         {
             int len = UsedLength(delta);
@@ -154,7 +156,8 @@ public static class ProfileRecord
             identifiers++;
         }
 
-        // Traits: by name id, later event time wins, the delta wins ties.
+        // Traits: by name id; which value survives is the trait's survivorship rule (default: the
+        // later event time, the delta on ties).
         int traits = 0;
         bool hasTa = a.NextTrait(out var ta), hasTb = b.NextTrait(out var tb);
         while (hasTa || hasTb)
@@ -164,7 +167,7 @@ public static class ProfileRecord
             else if (cmp > 0) { if (!w.TryWriteTrait(tb)) return -1; hasTb = b.NextTrait(out tb); }
             else
             {
-                if (!w.TryWriteTrait(ta.Time > tb.Time ? ta : tb)) return -1;
+                if (!survivorship.Write(ref w, ta, tb)) return -1;
                 hasTa = a.NextTrait(out ta);
                 hasTb = b.NextTrait(out tb);
             }

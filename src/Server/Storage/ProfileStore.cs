@@ -16,7 +16,7 @@ public sealed class ProfileStore : IDisposable
     readonly ILogger logger;
 
     /// <summary>Opens the store files under <paramref name="dataDir"/> (nothing is recovered yet).</summary>
-    public ProfileStore(string dataDir, StoreOptions options, Cdp.Server.Computed.ComputedTraitCatalog computed, ILogger logger)
+    public ProfileStore(string dataDir, StoreOptions options, Cdp.Server.Computed.ComputedTraitCatalog computed, ILogger logger, Cdp.Server.Profiles.TraitSurvivorship? survivorship = null)
     {
         this.logger = logger;
         CheckpointDir = Path.Combine(dataDir, "checkpoints");
@@ -25,8 +25,8 @@ public sealed class ProfileStore : IDisposable
         // Old checkpoints are removed by us only after the new one's metadata is durable (see Purge),
         // so a crash mid-checkpoint always leaves a complete older one to recover.
         checkpointManager = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(CheckpointDir), removeOutdated: false);
-        Functions = new StoreFunctions(options.MaxProfileBytes, computed);
-        ValueLength = new ProfileValueLength(options.MaxProfileBytes, computed);
+        Functions = new StoreFunctions(options.MaxProfileBytes, computed, survivorship ?? Cdp.Server.Profiles.TraitSurvivorship.Default);
+        ValueLength = new ProfileValueLength(options.MaxProfileBytes, computed, survivorship ?? Cdp.Server.Profiles.TraitSurvivorship.Default);
         var settings = new FasterKVSettings<SpanByte, SpanByte>
         {
             LogDevice = device,

@@ -12,12 +12,14 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
 {
     readonly int maxProfileBytes;
     readonly ComputedTraitCatalog computed;
+    readonly TraitSurvivorship survivorship;
 
     /// <summary>Creates the sizing policy for profiles up to <paramref name="maxProfileBytes"/>.</summary>
-    public ProfileValueLength(int maxProfileBytes, ComputedTraitCatalog computed)
+    public ProfileValueLength(int maxProfileBytes, ComputedTraitCatalog computed, TraitSurvivorship survivorship)
     {
         this.maxProfileBytes = maxProfileBytes;
         this.computed = computed;
+        this.survivorship = survivorship;
     }
 
     /// <summary>
@@ -47,7 +49,7 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
         if (ProfileRecord.IsAlias(t.AsReadOnlySpan()))
             return sizeof(int) + t.Length; // the copy-updater refuses aliases
         var scratch = MergeScratch.Get(maxProfileBytes);
-        int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch, computed);
+        int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch, computed, survivorship);
         // Too large: the copy-updater cancels the operation; any valid size will do until then.
         return sizeof(int) + (used < 0 || used > maxProfileBytes ? t.Length : Capacity(used));
     }

@@ -18,12 +18,14 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
 {
     readonly int maxProfileBytes;
     readonly ComputedTraitCatalog computed;
+    readonly TraitSurvivorship survivorship;
 
     /// <summary>Creates the callbacks for profiles up to <paramref name="maxProfileBytes"/> with the configured computed traits.</summary>
-    public StoreFunctions(int maxProfileBytes, ComputedTraitCatalog computed)
+    public StoreFunctions(int maxProfileBytes, ComputedTraitCatalog computed, TraitSurvivorship survivorship)
     {
         this.maxProfileBytes = maxProfileBytes;
         this.computed = computed;
+        this.survivorship = survivorship;
     }
 
     static ReadOnlySpan<byte> Delta(ref SpanByte input) => input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
@@ -62,7 +64,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
         if (IsStaleReplay(ref input, current))
             return true;
         var scratch = MergeScratch.Get(maxProfileBytes);
-        int used = ProfileRecord.Merge(current, Delta(ref input), scratch, computed);
+        int used = ProfileRecord.Merge(current, Delta(ref input), scratch, computed, survivorship);
         if (used < 0 || used > maxProfileBytes)
         {
             rmwInfo.Action = RMWAction.CancelOperation;
@@ -94,7 +96,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
             destination[keep..].Clear();
             return true;
         }
-        int used = ProfileRecord.Merge(current, Delta(ref input), destination, computed);
+        int used = ProfileRecord.Merge(current, Delta(ref input), destination, computed, survivorship);
         if (used < 0 || used > maxProfileBytes)
         {
             rmwInfo.Action = RMWAction.CancelOperation;
