@@ -110,7 +110,8 @@ public sealed unsafe class EngineSession : IDisposable
                             throw new EngineException(Status.InternalError, ErrorCode.Internal, $"profile {m}, named by an identifier, is missing.");
                         ownerRecords[m] = view.Record.ToArray();
                     }
-                    resolver.Resolve(identifiers, CountsOf);
+                    countsUsed = 0;
+                    resolver.Resolve(identifiers, countsOf ??= CountsOf);
                     masters.AddRange(resolver.Group);
                 }
 
@@ -397,11 +398,17 @@ public sealed unsafe class EngineSession : IDisposable
 
     readonly List<ulong> owners = [];
     readonly Dictionary<ulong, byte[]> ownerRecords = [];
+    readonly List<int[]> countsPool = [];
+    Func<ulong, int[]>? countsOf;
+    int countsUsed;
 
     /// <summary>How many identifiers a profile read for this write holds, per type id (index 0: all).</summary>
     int[] CountsOf(ulong profile)
     {
-        var counts = new int[256];
+        if (countsUsed == countsPool.Count)
+            countsPool.Add(new int[256]);
+        var counts = countsPool[countsUsed++];
+        Array.Clear(counts);
         var r = new ProfileRecordReader(ownerRecords[profile]);
         while (r.NextIdentifier(out var t, out _))
         {
@@ -457,20 +464,26 @@ public sealed unsafe class EngineSession : IDisposable
     ReadOnlySpan<byte> WithMergedProfiles(List<byte[]> merged, ReadOnlySpan<byte> delta, ulong seq)
     {
         int max = engine.Options.Store.MaxProfileBytes;
-        var combined = merged[0].AsSpan().ToArray();
-        var buffer = new byte[max + 64];
+        // Two scratch buffers, merged into in turn: a merge costs no allocation of profile size.
+        mergeScratch ??= [new byte[max + 64], new byte[max + 64]];
+        ReadOnlySpan<byte> combined = merged[0];
+        int turn = 0;
         for (int i = 1; i <= merged.Count; i++)
         {
             var next = i < merged.Count ? merged[i].AsSpan() : delta;
+            var buffer = mergeScratch[turn];
             int n = ProfileRecord.Merge(combined, next, buffer, engine.Computed, engine.Survivorship);
             if (n < 0 || n > max)
                 throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
                     $"merging these profiles would pass the profile limit of {max} bytes; nothing was changed.");
-            combined = buffer.AsSpan(0, n).ToArray();
+            combined = buffer.AsSpan(0, n);
+            turn ^= 1;
         }
-        ProfileRecord.SetLastSeq(combined, seq);
+        ProfileRecord.SetLastSeq(mergeScratch[turn ^ 1], seq);
         return combined;
     }
+
+    byte[][]? mergeScratch;
 
     /// <summary>
     /// Points the merged profiles' identifiers at the survivor, then leaves an alias under each
