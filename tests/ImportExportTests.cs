@@ -43,7 +43,7 @@ public sealed class ImportExportTests
         [
             "{not json",
             "{\"type\":\"track\",\"userId\":\"bad-{0}\",\"properties\":{\"a\":1}}",                        // no event
-            "{\"type\":\"alias\",\"userId\":\"bad-{0}\"}",                                                   // unsupported type
+            "{\"type\":\"group\",\"userId\":\"bad-{0}\"}",                                                   // unsupported type
             "{\"type\":\"identify\",\"traits\":{\"plan\":\"x\"}}",                                          // no identifier
             "{\"type\":\"identify\",\"userId\":\"bad-{0}\",\"traits\":{\"plan\":\"gold\",\"age\":\"old\"}}", // wrong declared type
             "{\"type\":\"track\",\"event\":\"Order Completed\",\"userId\":\"bad-{0}\",\"timestamp\":\"yesterday\"}",
