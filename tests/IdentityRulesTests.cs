@@ -228,4 +228,47 @@ public sealed class IdentityRulesTests
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
         Assert.Contains("previousId", await bad.Content.ReadAsStringAsync());
     }
+
+    [Fact]
+    public async Task Alias_chains_collapse_so_every_merged_id_is_one_hop_from_its_profile_also_after_replay()
+    {
+        // Profile n is merged into n-1, which is then merged into n-2, and so on, 100 times: without
+        // collapsing, the first id merged would sit 99 aliases away from its profile.
+        const int N = 100;
+        var dir = TestServer.NewDataDir();
+        var ids = new string[N + 1];
+        try
+        {
+            await using (var s = await TestServer.StartAsync(dir, ("Identity:Rules:device:MaxValues", "1000"), ("Identity:Rules:anonymous_id:MaxValues", "1000")))
+            {
+                for (int i = 1; i <= N; i++)
+                    ids[i] = (await Post(s, "/v1/identify", new { anonymousId = $"c{i}", identifiers = new { device = $"x{i}" } })).GetProperty("id").GetString()!;
+                for (int i = N; i >= 2; i--)
+                    Assert.Equal(ids[i - 1], (await Post(s, "/v1/track", new { @event = "Linked", anonymousId = $"c{i - 1}", identifiers = new { device = $"x{i}" } })).GetProperty("id").GetString());
+                await AssertOneHop(s);
+            }
+            File.Delete(Path.Combine(dir, "checkpoints", "cdp-checkpoint.json"));
+            await using (var replayed = await TestServer.StartAsync(dir, ("Identity:Rules:device:MaxValues", "1000"), ("Identity:Rules:anonymous_id:MaxValues", "1000")))
+                await AssertOneHop(replayed);
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+
+        async Task AssertOneHop(TestServer s)
+        {
+            using var session = s.Engine.NewSession();
+            for (int i = 1; i <= N; i++)
+            {
+                Assert.Equal(ids[1], (await Get(s, "id/" + ids[i]))!.Value.GetProperty("id").GetString());
+                if (i == 1)
+                    continue;
+                var raw = session.ReadRawProfileForTests(ulong.Parse(ids[i], System.Globalization.CultureInfo.InvariantCulture));
+                Assert.True(Cdp.Server.Profiles.ProfileRecord.IsAlias(raw));
+                Assert.Equal(ulong.Parse(ids[1], System.Globalization.CultureInfo.InvariantCulture), Cdp.Server.Profiles.ProfileRecord.AliasTarget(raw));
+            }
+            Assert.Equal(N - 1, (await Get(s, "anonymous_id/c50"))!.Value.GetProperty("events").GetProperty("Linked").GetProperty("count").GetInt32());
+        }
+    }
 }

@@ -317,7 +317,9 @@ public sealed unsafe class EngineSession : IDisposable
                 {
                     StoreKeys.WriteProfile(key, old);
                     UpsertValue(key, alias);
+                    DeleteKey(AbsorbedKey(old));
                 }
+            WriteAbsorbed(id, [.. ids.Where(old => old != id)]);
             foreach (var (t, v) in identifiers)
                 UpsertMasterId(IdentityKey(t, v), id);
             foreach (var item in items)
@@ -330,6 +332,7 @@ public sealed unsafe class EngineSession : IDisposable
             ProfileRecord.WriteAlias(alias, plan.KeptId);
             StoreKeys.WriteProfile(key, e.MasterId);
             UpsertValue(key, alias);
+            DeleteKey(AbsorbedKey(e.MasterId));
         }
     }
 
@@ -499,8 +502,69 @@ public sealed unsafe class EngineSession : IDisposable
         }
         Span<byte> alias = stackalloc byte[ProfileRecord.AliasSize];
         ProfileRecord.WriteAlias(alias, survivor);
+        // Chains collapse: the ids a merged profile had absorbed alias straight to the survivor,
+        // so no id is ever more than one hop from its profile. Done before the merged profiles'
+        // own aliases, which replay takes as the sign that a merge was retired.
+        var absorbed = ReadAbsorbed(survivor);
         foreach (var id in mergedIds)
+        {
+            foreach (var earlier in ReadAbsorbed(id))
+            {
+                UpsertValue(ProfileKeyBytes(earlier), alias);
+                if (!absorbed.Contains(earlier))
+                    absorbed.Add(earlier);
+            }
+            if (!absorbed.Contains(id))
+                absorbed.Add(id);
+        }
+        WriteAbsorbed(survivor, absorbed);
+        foreach (var id in mergedIds)
+        {
             UpsertValue(ProfileKeyBytes(id), alias);
+            DeleteKey(AbsorbedKey(id));
+        }
+    }
+
+    static byte[] AbsorbedKey(ulong master)
+    {
+        var key = new byte[9];
+        StoreKeys.WriteAbsorbed(key, master);
+        return key;
+    }
+
+    /// <summary>The master ids merged into a profile (directly or through a profile it absorbed).</summary>
+    List<ulong> ReadAbsorbed(ulong master)
+    {
+        var list = new List<ulong>();
+        absorbedBuffer ??= GC.AllocateArray<byte>(4096, pinned: true);
+        if (!TryRead(AbsorbedKey(master), absorbedBuffer, out var output))
+            return list;
+        byte[] bytes;
+        if (output.IsSpanByte)
+            bytes = absorbedBuffer.AsSpan(0, output.Length).ToArray();
+        else
+        {
+            using var memory = output.Memory;
+            bytes = memory.Memory.Span[..output.Length].ToArray();
+        }
+        for (int i = 0; i + 8 <= bytes.Length; i += 8)
+            list.Add(BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(i)));
+        return list;
+    }
+
+    byte[]? absorbedBuffer;
+
+    void WriteAbsorbed(ulong master, List<ulong> ids)
+    {
+        if (ids.Count == 0)
+        {
+            DeleteKey(AbsorbedKey(master));
+            return;
+        }
+        var bytes = new byte[ids.Count * 8];
+        for (int i = 0; i < ids.Count; i++)
+            BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(i * 8), ids[i]);
+        UpsertValue(AbsorbedKey(master), bytes);
     }
 
     /// <summary>Re-applies a journalled write at start-up; writes already in the checkpoint change nothing.</summary>

@@ -21,6 +21,9 @@ public static class StoreKeys
     /// <summary><c>'c' | u64 master id</c> → the identity conflicts recorded on the profile (MessagePack).</summary>
     public const byte Conflicts = (byte)'c';
 
+    /// <summary><c>'a' | u64 master id</c> → the u64 master ids merged into the profile, so a later merge can re-point them.</summary>
+    public const byte Absorbed = (byte)'a';
+
     /// <summary>Largest key, sized for the longest identifier value or messageId.</summary>
     public const int MaxKeyLength = 2 + Cdp.Protocol.ProtocolLimits.MaxIdentifierBytes * 3;
 
@@ -52,6 +55,14 @@ public static class StoreKeys
     public static int WriteConflicts(Span<byte> destination, ulong masterId)
     {
         destination[0] = Conflicts;
+        BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
+        return 9;
+    }
+
+    /// <summary>Writes an absorbed-ids key and returns its length.</summary>
+    public static int WriteAbsorbed(Span<byte> destination, ulong masterId)
+    {
+        destination[0] = Absorbed;
         BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
         return 9;
     }
