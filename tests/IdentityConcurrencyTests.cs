@@ -35,6 +35,12 @@ public sealed class IdentityConcurrencyTests(ITestOutputHelper output)
     static readonly (string Key, string Value)[] Settings =
     [
         ("Identity:Types:0", "crm_id"),
+        // The graph under test is the one the writes draw: no identity limit stands in its way (a
+        // cluster holds 12 user ids), so every link written is a link made.
+        ("Identity:Rules:user_id:MaxValues", "100"),
+        ("Identity:Rules:email:MaxValues", "100"),
+        ("Identity:Rules:anonymous_id:MaxValues", "100"),
+        ("Identity:Rules:crm_id:MaxValues", "100"),
         ("ComputedTraits:orders:Function", "count"),
         ("ComputedTraits:orders:Event", Event),
     ];

@@ -278,6 +278,57 @@ public sealed class IdentityMergeTests
         }
     }
 
+    [Fact]
+    public async Task Every_merged_id_leads_to_the_survivor_however_long_its_chain_of_aliases_grows()
+    {
+        // Profile n is merged into n-1, which is then merged into n-2, and so on: the alias of the
+        // first profile merged leads through every later one. No hop limit may cut such a chain: each
+        // of these ids was answered by a write and must lead to the survivor, also after a replay.
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            await using var engine = ProfileEngine.Open(Options(dir), TimeProvider.System, NullLogger.Instance);
+            using var session = engine.NewSession();
+            var command = new WriteCommand();
+            ulong Write(params (string Type, string Value)[] ids)
+            {
+                command.Reset();
+                command.Kind = WriteKind.Track;
+                command.Event = "Order Completed";
+                foreach (var (type, value) in ids)
+                    command.AddIdentifier(type, value, type);
+                return session.Write(command).MasterId;
+            }
+            const int N = 100;
+            for (int i = 1; i <= N; i++)
+                Assert.Equal((ulong)i, Write(("user_id", $"u{i}"), ("email", $"e{i}@x.com")));
+            for (int i = N; i >= 2; i--)
+                Assert.Equal((ulong)(i - 1), Write(("user_id", $"u{i - 1}"), ("email", $"e{i}@x.com")));
+
+            void AssertOneProfile()
+            {
+                for (int i = 1; i <= N; i++)
+                {
+                    Assert.True(session.GetProfile("id", i.ToString(System.Globalization.CultureInfo.InvariantCulture), null)?.MasterId == 1UL, $"id {i} does not lead to profile 1");
+                    Assert.Equal(1UL, session.GetProfile("email", $"e{i}@x.com", null)!.MasterId);
+                }
+                var r = new ProfileRecordReader(session.GetProfile("user_id", "u1", null)!.Record);
+                Assert.True(r.NextEvent(out var e));
+                Assert.Equal((ulong)(2 * N - 1), e.Count);
+            }
+            AssertOneProfile();
+            // Replay over a store that already holds everything: each entry's profile is found at the end of its chain.
+            engine.Journal.CommitNow();
+            foreach (var (address, bytes) in engine.Journal.Read(engine.Journal.BeginAddress, engine.Journal.TailAddress))
+                session.Replay(address, JournalEntry.Read(bytes));
+            AssertOneProfile();
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
     static bool ProfileRecordIsAlias(byte[] r) => ProfileRecord.IsAlias(r);
 
     static byte[] RawProfile(EngineSession session, ulong id) => session.ReadRawProfileForTests(id);
