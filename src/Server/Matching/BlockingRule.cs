@@ -58,16 +58,37 @@ public sealed class BlockingRule
         return new BlockingRule(text, attributes, transforms);
     }
 
+    /// <summary>
+    /// Whether the rule reads an attribute that has a swap partner, so that a record with the pair
+    /// exchanged has a different key (<see cref="TryKey"/> with <c>crossed</c>).
+    /// </summary>
+    public bool ReadsSwappable(MatchModel model)
+    {
+        foreach (int a in attributes)
+        {
+            if (model.Attributes[a].SwapWith >= 0)
+                return true;
+        }
+        return false;
+    }
+
     /// <summary>The key of <paramref name="record"/> under this rule, the rule's position mixed in.</summary>
+    /// <param name="crossed">
+    /// Read each attribute that has a swap partner from the partner instead: the key the record would
+    /// have had with, say, given name and surname entered the other way round.
+    /// </param>
     /// <returns>False when the record lacks a value the rule needs.</returns>
-    public bool TryKey(MatchRecord record, int ruleIndex, out ulong key)
+    public bool TryKey(MatchRecord record, int ruleIndex, out ulong key, bool crossed = false)
     {
         const ulong Prime = 1099511628211;
         ulong hash = 14695981039346656037 ^ (ulong)(ruleIndex + 1) * 0x9E3779B97F4A7C15;
         Span<char> code = stackalloc char[Soundex.Length];
         for (int i = 0; i < attributes.Length; i++)
         {
-            string? value = record[attributes[i]];
+            int ordinal = attributes[i];
+            if (crossed && record.Model.Attributes[ordinal].SwapWith is int partner and >= 0)
+                ordinal = partner;
+            string? value = record[ordinal];
             if (value is null)
             {
                 key = 0;

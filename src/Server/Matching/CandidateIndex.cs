@@ -34,11 +34,14 @@ public sealed class CandidateIndex
     [ThreadStatic] static HashSet<ulong>? seenScratch;
     [ThreadStatic] static List<Scored>? scoredScratch;
 
+    readonly bool[] crossedRules;
+
     /// <summary>An empty index for records of <paramref name="model"/>.</summary>
     public CandidateIndex(MatchModel model)
     {
         ArgumentNullException.ThrowIfNull(model);
         Model = model;
+        crossedRules = model.Blocking.Select(r => r.ReadsSwappable(model)).ToArray();
     }
 
     /// <summary>The model whose records and blocking rules the index uses.</summary>
@@ -138,8 +141,15 @@ public sealed class CandidateIndex
         if (record.IsEmpty || max == 0)
             return [];
         var rules = Model.Blocking;
-        Span<ulong> keys = stackalloc ulong[rules.Count];
+        Span<ulong> keys = stackalloc ulong[rules.Count * 2];
         int keyCount = Keys(record, keys);
+        // Stored records keep only their straight keys; searching with the crossed ones as well finds
+        // a profile whose given name and surname (or address lines) were entered the other way round.
+        for (int r = 0; r < rules.Count; r++)
+        {
+            if (crossedRules[r] && rules[r].TryKey(record, r, out ulong key, crossed: true) && !keys[..keyCount].Contains(key))
+                keys[keyCount++] = key;
+        }
         var seen = seenScratch ??= [];
         var scored = scoredScratch ??= [];
         seen.Clear();
