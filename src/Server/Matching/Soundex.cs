@@ -10,7 +10,7 @@ public static class Soundex
     public const int Length = 4;
 
     // Codes for a..z; '0' = vowel (separates equal codes), '-' = h/w (does not separate).
-    const string Codes = "01230120022455012623010202";
+    const string Codes = "0123012-02245501262301-202";
 
     /// <summary>Writes the code of <paramref name="value"/> into <paramref name="code"/> (at least 4 chars).</summary>
     /// <returns>4, or 0 when the value has no Latin letter.</returns>
