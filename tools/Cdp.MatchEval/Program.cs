@@ -10,6 +10,7 @@ string? data = null;
 string[] datasets = ["dataset1.csv", "dataset2.csv", "dataset3.csv"];
 int diagnose = -1;
 bool memory = false;
+string target = "both";
 var options = MatchingOptions.Febrl();
 for (int i = 0; i < args.Length; i++)
 {
@@ -23,8 +24,9 @@ for (int i = 0; i < args.Length; i++)
         case "--candidate-score": options.CandidateScore = double.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--diagnose": diagnose = int.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--memory": memory = true; break;
+        case "--target": target = Next(); break;
         default:
-            Console.Error.WriteLine($"Unknown option {args[i]}. Options: --data DIR, --datasets LIST, --merge-with all|best, --auto-merge-score S, --candidate-score S, --diagnose N, --memory");
+            Console.Error.WriteLine($"Unknown option {args[i]}. Options: --data DIR, --datasets LIST, --merge-with all|best, --auto-merge-score S, --candidate-score S, --diagnose N, --memory, --target library|server|both");
             return 2;
     }
 }
@@ -77,11 +79,24 @@ foreach (string name in datasets)
         ScoreDiagnosis.Run(name, records, mergeModel, diagnose);
         continue;
     }
-    var report = OnlineEvaluation.Run(name, records, autoMerge => new InProcessMatchTarget(autoMerge ? mergeModel : listModel));
-    Row(report, "auto-merge", report.AutoMerge, $"{report.ComparedPerRecord:F1}", $"{report.MicrosecondsPerRecord:F1}");
-    Row(report, "top candidate", report.TopCandidates, "", "");
+    if (target is "library" or "both")
+    {
+        var report = OnlineEvaluation.Run(name, records, autoMerge => new InProcessMatchTarget(autoMerge ? mergeModel : listModel));
+        Row(report, "auto-merge", report.AutoMerge, $"{report.ComparedPerRecord:F1}", $"{report.MicrosecondsPerRecord:F1}");
+        Row(report, "top candidate", report.TopCandidates, "", "");
+    }
+    if (target is "server" or "both")
+    {
+        // The same records through the real server over HTTP: its write path decides the merges.
+        var report = OnlineEvaluation.Run(name, records, autoMerge => ServerMatchTarget.Start(ServerOptions(options), autoMerge));
+        Row(report, "server auto-merge", report.AutoMerge, "", $"{report.MicrosecondsPerRecord:F1}");
+        Row(report, "server top candidate", report.TopCandidates, "", "");
+    }
 }
 return 0;
+
+// A copy, so the server's Enabled/AutoMerge switches do not touch the library run's options.
+static MatchingOptions ServerOptions(MatchingOptions o) => System.Text.Json.JsonSerializer.Deserialize<MatchingOptions>(System.Text.Json.JsonSerializer.Serialize(o))!;
 
 static void Row(DatasetReport r, string mode, PairwiseMetrics m, string compared, string micros) =>
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -6,6 +6,7 @@ using Cdp.Server.Computed;
 using Cdp.Server.History;
 using Cdp.Server.Identity;
 using Cdp.Server.Journal;
+using Cdp.Server.Matching;
 using Cdp.Server.Profiles;
 using Cdp.Server.Storage;
 using FASTER.core;
@@ -56,8 +57,20 @@ public sealed unsafe class EngineSession : IDisposable
         long receivedAt = engine.NowUnixMs();
         long eventTime = command.Timestamp ?? receivedAt;
         var rejected = Prepare(command);
+        // Fuzzy matching reads the candidate index and adds to it: writes that carry matching
+        // attributes take one shared stripe, so two writes of the same new person cannot both miss
+        // each other and create two profiles.
+        MatchRecord? match = null;
+        if (engine.Candidates is not null && command.Traits.Count > 0)
+        {
+            match = MatchInput.FromWrite(engine.Matching!, command.Traits);
+            if (match.IsEmpty)
+                match = null;
+        }
 
         stripes.Clear();
+        if (match is not null)
+            stripes.Add(engine.Locks.StripeOf(MatchGateKey));
         foreach (var id in identifiers)
             stripes.Add(engine.Locks.StripeOf(IdentityKey(id.Type, id.Value)));
         if (command.MessageId is { } messageId)
@@ -86,11 +99,22 @@ public sealed unsafe class EngineSession : IDisposable
                         owners.Add(found);
                 }
                 owners.Sort();
+                matched.Clear();
+                if (match is not null)
+                {
+                    var model = engine.Matching!;
+                    var found = engine.Candidates!.Find(match, owners.Count == 1 ? owners[0] : 0, model.MaxCandidates);
+                    foreach (var id in MergeDecision.ProfilesToMerge(found, model))
+                        if (!owners.Contains(id) && !matched.Contains(id))
+                            matched.Add(id);
+                }
 
                 // Every profile the write touches is held: its stripe orders writes to it, which the
                 // journal replay relies on. Stripes outside the sorted set are only tried, never
                 // waited for; a busy one means: release everything and retake all in order.
                 foreach (var m in owners)
+                    Hold(engine.Locks.StripeOf(ProfileKey(m)));
+                foreach (var m in matched)
                     Hold(engine.Locks.StripeOf(ProfileKey(m)));
                 if (busy.Count > 0)
                     continue;
@@ -100,7 +124,7 @@ public sealed unsafe class EngineSession : IDisposable
                 masters.Clear();
                 resolver.Conflicts.Clear();
                 ownerRecords.Clear();
-                if (!anyUnknown && owners.Count == 1)
+                if (!anyUnknown && owners.Count == 1 && matched.Count == 0)
                     masters.Add(owners[0]);
                 else
                 {
@@ -110,8 +134,14 @@ public sealed unsafe class EngineSession : IDisposable
                             throw new EngineException(Status.InternalError, ErrorCode.Internal, $"profile {m}, named by an identifier, is missing.");
                         ownerRecords[m] = view.Record.ToArray();
                     }
+                    // The index changes only under these stripes, so a matched profile is live; one
+                    // that is not (never expected) is simply not merged.
+                    matched.RemoveAll(m => !TryReadProfile(m));
+                    foreach (var m in matched)
+                        if (TryReadProfile(m))
+                            ownerRecords[m] = view.Record.ToArray();
                     countsUsed = 0;
-                    resolver.Resolve(identifiers, countsOf ??= CountsOf);
+                    resolver.Resolve(identifiers, matched, countsOf ??= CountsOf);
                     masters.AddRange(resolver.Group);
                 }
 
@@ -164,6 +194,13 @@ public sealed unsafe class EngineSession : IDisposable
                 SetHistoryHead(master, new HistoryLink(address, HistorySide.Whole));
                 foreach (var m in entry.MergedFrom)
                     DeleteHistoryHead(m);
+                if (engine.Candidates is { } index)
+                {
+                    foreach (var m in entry.MergedFrom)
+                        index.MergeInto(master, m);
+                    if (match is not null)
+                        index.Add(master, match);
+                }
                 return new WriteResult(master, created, Duplicate: false, address, WithConflicts(rejected, command));
             }
             finally
@@ -256,6 +293,18 @@ public sealed unsafe class EngineSession : IDisposable
                 ApplyUnmerge(entry, plan);
                 long address = AppendJournal();
                 SetUnmergeHeads(master, address, plan);
+                if (engine.Candidates is { } index)
+                {
+                    // Each side is matched again on the spellings its own writes carried.
+                    index.Remove(master);
+                    foreach (var (items, id) in new[] { (plan.Kept, plan.KeptId), (plan.Split, plan.SplitId) })
+                    {
+                        index.Remove(id);
+                        foreach (var item in items)
+                            if (MatchInput.FromWrite(engine.Matching!, item.Entry.Traits) is { IsEmpty: false } spelling)
+                                index.Add(id, spelling);
+                    }
+                }
                 return new UnmergeResult(plan.KeptId, plan.SplitId, address);
             }
             finally
@@ -263,6 +312,26 @@ public sealed unsafe class EngineSession : IDisposable
                 engine.Locks.Exit(stripes);
             }
         }
+    }
+
+    /// <summary>
+    /// Fuzzy candidates for the profile <paramref name="type"/>/<paramref name="value"/> names, scored
+    /// on its current traits: best first, with the evidence per attribute. Null when there is no such
+    /// profile; throws when matching is off.
+    /// </summary>
+    public (ulong ProfileId, IReadOnlyList<MatchCandidate> Candidates)? FindMatches(string type, string value, int max)
+    {
+        if (engine.Candidates is not { } index)
+            throw new EngineException(Status.Conflict, ErrorCode.Unavailable, "fuzzy matching is off on this server (Cdp:Matching:Enabled).");
+        if (max is < 1 or > 100)
+            throw EngineException.BadRequest(ErrorCode.OutOfRange, $"limit must be 1-100, not {max}.", "limit");
+        if (GetProfile(type, value, null) is not { } view)
+            return null;
+        ulong id = view.MasterId;
+        var record = MatchInput.FromRecord(engine.Matching!, view.Record, engine.Schema);
+        if (record.IsEmpty)
+            return (id, []);
+        return (id, index.Find(record, id, max));
     }
 
     /// <summary>Both sides of an unmerge: their history, identifiers and master ids.</summary>
@@ -400,6 +469,10 @@ public sealed unsafe class EngineSession : IDisposable
     }
 
     readonly List<ulong> owners = [];
+    readonly List<ulong> matched = [];
+
+    /// <summary>The key whose stripe every write with fuzzy-matching attributes takes.</summary>
+    static ReadOnlySpan<byte> MatchGateKey => "m:match-gate"u8;
     readonly Dictionary<ulong, byte[]> ownerRecords = [];
     readonly List<int[]> countsPool = [];
     Func<ulong, int[]>? countsOf;

@@ -4,6 +4,7 @@ using Cdp.Protocol;
 using Cdp.Server.Hosting;
 using Cdp.Server.Identity;
 using Cdp.Server.Journal;
+using Cdp.Server.Matching;
 using Cdp.Server.Profiles;
 using Cdp.Server.Schema;
 using Cdp.Server.Storage;
@@ -50,6 +51,11 @@ public sealed class ProfileEngine : IAsyncDisposable
             Normalizer = new IdentifierNormalizer(options.Identity.DefaultCountryCode);
             DeclaredTraits = DeclaredTraits.Create(options.Traits);
             IdentityRules = new IdentityRules(options.Identity, IdentifierTypes);
+            if (options.Matching.Enabled)
+            {
+                Matching = new MatchModel(options.Matching);
+                Candidates = new CandidateIndex(Matching);
+            }
             Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
             Computed = ComputedTraitCatalog.Create(options, Schema);
             sourceCount = Schema.CountWithPrefix(EngineSession.SourcePrefix);
@@ -103,6 +109,10 @@ public sealed class ProfileEngine : IAsyncDisposable
 
     /// <summary>Known identifier types.</summary>
     public IdentifierTypes IdentifierTypes { get; }
+    /// <summary>The fuzzy matching model; null when matching is off.</summary>
+    public MatchModel? Matching { get; }
+    /// <summary>Blocked index of every profile's spellings for fuzzy matching; null when matching is off.</summary>
+    public CandidateIndex? Candidates { get; }
     /// <summary>Identifier limits, priorities and blocklist.</summary>
     public IdentityRules IdentityRules { get; }
     /// <summary>Identifier normalisation rules.</summary>
@@ -155,6 +165,7 @@ public sealed class ProfileEngine : IAsyncDisposable
         try
         {
             engine.Recover();
+            engine.RebuildCandidates();
         }
         catch
         {
@@ -229,6 +240,30 @@ public sealed class ProfileEngine : IAsyncDisposable
         }
         ReplayedEntries = count;
         logger.LogInformation("Replayed {Count} journal entries from address {From} to {Until}.", count, replayFrom, until);
+    }
+
+    /// <summary>
+    /// Fills the in-memory candidate index from the stored profiles (their current trait values), once
+    /// recovery is done; replay does not touch the index, so this one pass is its only source at start.
+    /// After a restart a profile is therefore matched on its current spelling, not on every spelling
+    /// it was written with before.
+    /// </summary>
+    void RebuildCandidates()
+    {
+        if (Candidates is null || Matching is null)
+            return;
+        var started = Time.GetTimestamp();
+        using var session = new EngineSession(this);
+        long added = 0;
+        for (ulong id = 1; id <= LastMasterId; id++)
+        {
+            if (session.GetProfileById(id) is not { } view || view.MasterId != id)
+                continue;
+            var record = MatchInput.FromRecord(Matching, view.Record, Schema);
+            if (!record.IsEmpty && Candidates.Add(id, record))
+                added++;
+        }
+        logger.LogInformation("Matching index rebuilt: {Count} profiles in {Ms:F0} ms.", added, Time.GetElapsedTime(started).TotalMilliseconds);
     }
 
     /// <summary>The highest master id handed out so far.</summary>

@@ -47,6 +47,9 @@ public sealed class CdpOptions
     /// <summary>Values derived at read time by name (days since a timestamp).</summary>
     public Dictionary<string, DerivedTraitOptions> DerivedTraits { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>Fuzzy and probabilistic matching (docs/identity.md).</summary>
+    public Cdp.Server.Matching.MatchingOptions Matching { get; set; } = new();
+
     /// <summary>Checks every value and throws with the setting's name and the rule it breaks.</summary>
     public void Validate()
     {

@@ -30,6 +30,7 @@ public static class HttpEndpoints
         app.MapGet("/metrics", MetricsEndpoint.Render);
         app.MapGet("/v1/profiles/{type}/{value}", GetProfileAsync);
         app.MapPost("/v1/profiles/{type}/{value}/unmerge", UnmergeAsync);
+        app.MapGet("/v1/profiles/{type}/{value}/matches", MatchesAsync);
     }
 
     static async Task<IResult> WriteOneAsync(HttpContext http, ProfileEngine engine, string type)
@@ -124,6 +125,48 @@ public static class HttpEndpoints
             var buffer = new ArrayBufferWriter<byte>(1024);
             ProfileJsonWriter.Write(buffer, view, withProvenance);
             return Results.Bytes(buffer.WrittenMemory.ToArray(), "application/json");
+        }
+        catch (EngineException e)
+        {
+            return Problem(e);
+        }
+        finally
+        {
+            engine.Return(session);
+        }
+    }
+
+    static async Task<IResult> MatchesAsync(HttpContext http, string type, string value, string? limit, ProfileEngine engine)
+    {
+        int max = 10;
+        if (limit is not null && !int.TryParse(limit, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out max))
+            return Problem(EngineException.BadRequest(ErrorCode.WrongType, $"limit must be a whole number, not '{limit}'.", "limit"));
+        var session = await engine.RentAsync(http.RequestAborted);
+        try
+        {
+            if (session.FindMatches(type, value, max) is not { } found)
+                return Results.Problem(statusCode: 404, title: "Not Found", detail: $"no profile is reachable from {type} '{value}'.",
+                    extensions: new Dictionary<string, object?> { ["code"] = "not_found" });
+            return Results.Json(new
+            {
+                id = found.ProfileId.ToString(),
+                candidates = found.Candidates.Select(c => new
+                {
+                    id = c.ProfileId.ToString(),
+                    score = Math.Round(c.Score, 3),
+                    autoMerge = engine.Matching!.AutoMerge && c.Score >= engine.Matching.AutoMergeScore,
+                    evidence = c.Evidence.Select(e => new
+                    {
+                        attribute = e.Attribute,
+                        kind = e.Kind.ToString().ToLowerInvariant(),
+                        value = e.Value,
+                        candidateValue = e.CandidateValue,
+                        similarity = Math.Round(e.Similarity, 3),
+                        weight = Math.Round(e.Weight, 3),
+                        swapped = e.Swapped,
+                    }),
+                }),
+            });
         }
         catch (EngineException e)
         {

@@ -28,7 +28,14 @@ public sealed class IdentityResolver(IdentityRules rules, IdentifierTypes types)
     /// each resolves to (0 when unknown); <paramref name="countsOf"/> gives, per existing profile,
     /// how many identifiers it holds per type id (index 0: all types together).
     /// </summary>
-    public void Resolve(IReadOnlyList<WriteIdentifier> identifiers, Func<ulong, int[]> countsOf)
+    public void Resolve(IReadOnlyList<WriteIdentifier> identifiers, Func<ulong, int[]> countsOf) => Resolve(identifiers, [], countsOf);
+
+    /// <summary>
+    /// Plans the write as above; <paramref name="matched"/> are profiles fuzzy matching chose to merge
+    /// with, taken after every identifier (an identifier is surer evidence than a similar name) and
+    /// joined only where the rules allow, like any other profile; one that does not fit is left alone.
+    /// </summary>
+    public void Resolve(IReadOnlyList<WriteIdentifier> identifiers, IReadOnlyList<ulong> matched, Func<ulong, int[]> countsOf)
     {
         Group.Clear();
         Attach.Clear();
@@ -73,6 +80,17 @@ public sealed class IdentityResolver(IdentityRules rules, IdentifierTypes types)
                     Attach.Add(i);
                 }
             }
+        }
+        foreach (var profile in matched)
+        {
+            if (Group.Contains(profile))
+                continue;
+            var theirs = countsOf(profile);
+            if (Breaks(theirs) is not null)
+                continue;
+            for (int t = 0; t < counts.Length; t++)
+                counts[t] += theirs[t];
+            Group.Add(profile);
         }
         Group.Sort();
     }
