@@ -37,40 +37,32 @@ public static class StoreKeys
 
     /// <summary>Writes a profile key and returns its length.</summary>
     public static int WriteProfile(Span<byte> destination, ulong masterId)
-    {
-        destination[0] = Profile;
-        BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
-        return 9;
-    }
+        => WriteMasterKey(destination, Profile, masterId);
 
     /// <summary>Writes a history head key and returns its length.</summary>
     public static int WriteHistory(Span<byte> destination, ulong masterId)
-    {
-        destination[0] = History;
-        BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
-        return 9;
-    }
+        => WriteMasterKey(destination, History, masterId);
 
     /// <summary>Writes a conflicts key and returns its length.</summary>
     public static int WriteConflicts(Span<byte> destination, ulong masterId)
-    {
-        destination[0] = Conflicts;
-        BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
-        return 9;
-    }
+        => WriteMasterKey(destination, Conflicts, masterId);
 
     /// <summary>Writes an absorbed-ids key and returns its length.</summary>
     public static int WriteAbsorbed(Span<byte> destination, ulong masterId)
-    {
-        destination[0] = Absorbed;
-        BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
-        return 9;
-    }
+        => WriteMasterKey(destination, Absorbed, masterId);
 
     /// <summary>Writes a dedupe key and returns its length.</summary>
     public static int WriteDedupe(Span<byte> destination, string messageId)
     {
         destination[0] = Dedupe;
         return 1 + Encoding.UTF8.GetBytes(messageId, destination[1..]);
+    }
+
+    /// <summary>The keys made of a key space byte and a master id (profile, history head, conflicts, absorbed ids).</summary>
+    static int WriteMasterKey(Span<byte> destination, byte space, ulong masterId)
+    {
+        destination[0] = space;
+        BinaryPrimitives.WriteUInt64LittleEndian(destination[1..], masterId);
+        return 9;
     }
 }
