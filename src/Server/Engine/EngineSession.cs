@@ -246,10 +246,22 @@ public sealed unsafe class EngineSession : IDisposable
                 splitIds.Add(normalized);
         }
         long receivedAt = engine.NowUnixMs();
+        engine.EnterUnmerge();
+        try
+        {
+            return Unmerge(anchor, splitIds, receivedAt, type, value);
+        }
+        finally
+        {
+            engine.ExitUnmerge();
+        }
+    }
 
+    UnmergeResult Unmerge((byte, string) anchor, List<(byte Type, string Value)> splitIds, long receivedAt, string type, string value)
+    {
         while (true)
         {
-            if (!TryReadMasterId(IdentityKey(anchor.anchorType, anchor.Item2), out ulong master) || !TryReadProfile(master))
+            if (!TryReadMasterId(IdentityKey(anchor.Item1, anchor.Item2), out ulong master) || !TryReadProfile(master))
                 throw new EngineException(Status.NotFound, ErrorCode.Missing, $"no profile has {type} '{value}'.");
             var record = view.Record.ToArray();
             var held = new HashSet<(byte, string)>();
@@ -270,7 +282,7 @@ public sealed unsafe class EngineSession : IDisposable
             try
             {
                 // Re-checked under the stripes: a write may have changed the profile meanwhile.
-                if (!TryReadMasterId(IdentityKey(anchor.anchorType, anchor.Item2), out ulong again) || again != master
+                if (!TryReadMasterId(IdentityKey(anchor.Item1, anchor.Item2), out ulong again) || again != master
                     || !TryReadProfile(master) || !view.Record.SequenceEqual(record))
                     continue;
                 var head = ReadHistoryHead(master)
@@ -287,7 +299,7 @@ public sealed unsafe class EngineSession : IDisposable
                 entry.Identifiers.AddRange(splitIds);
                 entry.Previous.Add(head);
                 var plan = PlanUnmerge(entry, anchor, held);
-                entry.Unmerge = new UnmergeSplit(anchor.anchorType, anchor.Item2, plan.KeptId, plan.SplitId);
+                entry.Unmerge = new UnmergeSplit(anchor.Item1, anchor.Item2, plan.KeptId, plan.SplitId);
                 journalBuffer.ResetWrittenCount();
                 entry.Write(journalBuffer);
                 ApplyUnmerge(entry, plan);

@@ -266,6 +266,17 @@ public sealed class ProfileEngine : IAsyncDisposable
         logger.LogInformation("Matching index rebuilt: {Count} profiles in {Ms:F0} ms.", added, Time.GetElapsedTime(started).TotalMilliseconds);
     }
 
+    /// <summary>
+    /// Keeps checkpoints out while an unmerge runs (and waits for one under way). An unmerge rewrites
+    /// whole profiles; replay repeats it from the history, which is right only on a store that holds
+    /// nothing of it or of later writes. A snapshot taken during an unmerge could hold part of it and
+    /// later merges, so none is: every checkpoint lies wholly before or after each unmerge.
+    /// </summary>
+    internal void EnterUnmerge() => checkpointGate.Wait();
+
+    /// <summary>Ends <see cref="EnterUnmerge"/>.</summary>
+    internal void ExitUnmerge() => checkpointGate.Release();
+
     /// <summary>The highest master id handed out so far.</summary>
     public ulong LastMasterId => (ulong)Volatile.Read(ref lastMasterId);
 
