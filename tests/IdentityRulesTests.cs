@@ -105,6 +105,21 @@ public sealed class IdentityRulesTests
     }
 
     [Fact]
+    public async Task Priorities_decide_which_profile_a_write_lands_on_when_not_everything_can_be_linked()
+    {
+        // E-mail configured to outrank user_id: the write follows Ann's e-mail, and the user id it
+        // carries, which her profile has no room for, is the conflict.
+        await using var s = await TestServer.StartAsync(null, ("Identity:Rules:email:Priority", "1"), ("Identity:Rules:user_id:Priority", "2"));
+        var ann = (await Post(s, "/v1/identify", new { userId = "u1", traits = new { email = "ann@x.com" } })).GetProperty("id").GetString();
+        var write = await Post(s, "/v1/identify", new { userId = "u2", traits = new { email = "ann@x.com", plan = "pro" } });
+        Assert.Equal(ann, write.GetProperty("id").GetString());
+        var rejection = Assert.Single(write.GetProperty("rejected").EnumerateArray());
+        Assert.Equal("userId", rejection.GetProperty("field").GetString());
+        Assert.Null(await Get(s, "user_id/u2"));
+        Assert.Equal("pro", (await Get(s, "user_id/u1"))!.Value.GetProperty("traits").GetProperty("plan").GetString());
+    }
+
+    [Fact]
     public async Task Limits_and_the_identifier_cap_leave_extra_values_unlinked_while_the_write_still_applies()
     {
         await using var s = await TestServer.StartAsync(null, ("Identity:Rules:email:MaxValues", "2"), ("Identity:MaxIdentifiersPerProfile", "4"));
