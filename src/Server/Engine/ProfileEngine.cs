@@ -148,6 +148,8 @@ public sealed class ProfileEngine : IAsyncDisposable
     public ProfileStore Store { get; }
     /// <summary>The write-ahead journal.</summary>
     public WriteJournal Journal { get; }
+    /// <summary>Segment membership changes for connected subscribers.</summary>
+    public Cdp.Server.Segments.SegmentFeed SegmentFeed { get; } = new();
     /// <summary>Stripes serialising writes on the same identifiers and profiles.</summary>
     public StripedLocks Locks { get; } = new();
 
