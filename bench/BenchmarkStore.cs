@@ -14,9 +14,10 @@ public sealed class BenchmarkStore : IDisposable
     readonly string dataDir = Path.Combine(Path.GetTempPath(), "cdp-bench-" + Guid.NewGuid().ToString("N"));
 
     /// <summary>Opens the engine and writes <paramref name="profiles"/> profiles.</summary>
-    public BenchmarkStore(int profiles, long memoryBytes)
+    public BenchmarkStore(int profiles, long memoryBytes, Action<CdpOptions>? configure = null)
     {
         var options = new CdpOptions { DataDir = dataDir };
+        configure?.Invoke(options);
         options.Store.IndexBytes = 1 << 20;
         options.Store.MemoryBytes = memoryBytes;
         options.Store.CheckpointIntervalSeconds = 0;

@@ -54,6 +54,14 @@ public static class ErrorCode
     public const string UnsupportedVersion = "unsupported_version";
     /// <summary>The server cannot take writes now.</summary>
     public const string Unavailable = "unavailable";
+    /// <summary>A segment rule does not parse or type-check; the error names the line and column.</summary>
+    public const string InvalidRule = "invalid_rule";
+    /// <summary>A name (of a segment, say) breaks the naming rules.</summary>
+    public const string InvalidName = "invalid_name";
+    /// <summary>The thing cannot be deleted or changed while something else depends on it.</summary>
+    public const string InUse = "in_use";
+    /// <summary>No such thing (a segment, say).</summary>
+    public const string NotFound = "not_found";
     /// <summary>An unexpected failure inside the server.</summary>
     public const string Internal = "internal";
 }

@@ -19,7 +19,7 @@ namespace Cdp.Server.Engine;
 /// thread at a time (a connection's loop, or one HTTP request while rented). Every write and read
 /// decision is made here, so the binary protocol and HTTP behave the same.
 /// </summary>
-public sealed unsafe class EngineSession : IDisposable
+public sealed unsafe partial class EngineSession : IDisposable
 {
     readonly ProfileEngine engine;
     readonly ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, long, StoreFunctions> session;
@@ -77,6 +77,9 @@ public sealed unsafe class EngineSession : IDisposable
             stripes.Add(engine.Locks.StripeOf(DedupeKey(messageId)));
         SortDistinct(stripes);
 
+        // A new profile's id is kept across retries: its stripe is held from before the profile exists
+        // until its segments are evaluated, so a backfill or time check never sees it half made.
+        ulong reservedId = 0;
         while (true)
         {
             engine.Locks.Enter(stripes);
@@ -162,7 +165,14 @@ public sealed unsafe class EngineSession : IDisposable
                 ulong master = masters.Count > 0 ? masters[0] : 0;
                 bool created = master == 0;
                 if (created)
-                    master = engine.NextMasterId();
+                {
+                    if (reservedId == 0)
+                        reservedId = engine.NextMasterId();
+                    master = reservedId;
+                    Hold(engine.Locks.StripeOf(ProfileKey(master)));
+                    if (busy.Count > 0)
+                        continue;
+                }
                 ulong seq = engine.NextSeq();
 
                 // The journal entry is built and checked first: once the store has the change,
@@ -201,6 +211,7 @@ public sealed unsafe class EngineSession : IDisposable
                     if (match is not null)
                         index.Add(master, match);
                 }
+                ApplySegments(entry, master, created);
                 return new WriteResult(master, created, Duplicate: false, address, WithConflicts(rejected, command));
             }
             finally
@@ -305,6 +316,7 @@ public sealed unsafe class EngineSession : IDisposable
                 ApplyUnmerge(entry, plan);
                 long address = AppendJournal();
                 SetUnmergeHeads(master, address, plan);
+                ApplyUnmergeSegments(entry, plan.KeptId, plan.SplitId);
                 if (engine.Candidates is { } index)
                 {
                     // Each side is matched again on the spellings its own writes carried.
@@ -655,6 +667,7 @@ public sealed unsafe class EngineSession : IDisposable
     /// <summary>Re-applies a journalled write at start-up; writes already in the checkpoint change nothing.</summary>
     internal void Replay(long address, JournalEntry e)
     {
+        fedComputed.Clear();
         if (e.Unmerge is { } u)
         {
             // Rebuilt from the history before it, as live; later entries then apply on top (their
@@ -662,6 +675,7 @@ public sealed unsafe class EngineSession : IDisposable
             var plan = PlanUnmerge(e, (u.AnchorType, u.AnchorValue), null);
             ApplyUnmerge(e, plan);
             SetUnmergeHeads(e.MasterId, address, plan);
+            ApplyUnmergeSegments(e, plan.KeptId, plan.SplitId);
             return;
         }
         // A checkpoint is taken while writes run, so it may already hold this write, and even later
@@ -705,6 +719,7 @@ public sealed unsafe class EngineSession : IDisposable
         SetHistoryHead(target, new HistoryLink(address, HistorySide.Whole));
         foreach (var m in e.MergedFrom)
             DeleteHistoryHead(m);
+        ApplySegments(e, target, e.Created && target == e.MasterId);
     }
 
     readonly List<ulong> liveMerged = [];
@@ -907,6 +922,7 @@ public sealed unsafe class EngineSession : IDisposable
     ReadOnlySpan<byte> BuildDelta(JournalEntry e)
     {
         builder.Reset();
+        fedComputed.Clear();
         foreach (var (type, value) in e.Identifiers)
             builder.AddIdentifier(type, value);
         foreach (var (name, value) in e.Traits)
@@ -921,7 +937,10 @@ public sealed unsafe class EngineSession : IDisposable
             {
                 var d = computed.Traits[i];
                 if (d.Selects(ev, e.Properties))
+                {
                     builder.AddComputed(computed.StorageIdOf(i), d, time, d.PropertyValue(e.Properties));
+                    fedComputed.Add(i);
+                }
             }
         }
         int source = e.Source is null ? -1 : engine.Schema.Intern(SourcePrefix + e.Source, "source");

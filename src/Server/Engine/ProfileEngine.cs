@@ -7,6 +7,7 @@ using Cdp.Server.Journal;
 using Cdp.Server.Matching;
 using Cdp.Server.Profiles;
 using Cdp.Server.Schema;
+using Cdp.Server.Segments;
 using Cdp.Server.Storage;
 using Microsoft.Extensions.Logging;
 
@@ -72,9 +73,11 @@ public sealed class ProfileEngine : IAsyncDisposable
             Store = new ProfileStore(dataDir, options.Store, Computed, logger, Survivorship);
             Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
                 options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger);
+            Segments = new SegmentCatalog(this, options.Segments, logger);
         }
         catch
         {
+            Journal?.Dispose();
             Store?.Dispose();
             Schema?.Dispose();
             folderLock.Dispose();
@@ -148,6 +151,8 @@ public sealed class ProfileEngine : IAsyncDisposable
     public ProfileStore Store { get; }
     /// <summary>The write-ahead journal.</summary>
     public WriteJournal Journal { get; }
+    /// <summary>Segments: definitions, members, backfills and time-based checks.</summary>
+    public SegmentCatalog Segments { get; } = null!;
     /// <summary>Segment membership changes for connected subscribers.</summary>
     public Cdp.Server.Segments.SegmentFeed SegmentFeed { get; } = new();
     /// <summary>Stripes serialising writes on the same identifiers and profiles.</summary>
@@ -174,6 +179,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             engine.DisposeResources();
             throw;
         }
+        engine.Segments.Start();
         engine.acceptingWrites = true;
         if (options.Store.CheckpointIntervalSeconds > 0)
             engine.checkpointLoop = Task.Run(() => engine.CheckpointLoopAsync(TimeSpan.FromSeconds(options.Store.CheckpointIntervalSeconds)));
@@ -214,6 +220,9 @@ public sealed class ProfileEngine : IAsyncDisposable
             throw new InvalidDataException($"The journal ends at {until}, before the checkpoint's replay position {replayFrom}: the journal is incomplete. Refusing to start.");
 
         using var session = new EngineSession(this);
+        // Memberships are stored with the profiles: the checkpoint's are loaded first, and replayed
+        // writes then change them as they did live.
+        Segments.LoadMemberships(session, LastMasterId);
         long count = 0;
         foreach (var (address, bytes) in Journal.Read(replayFrom, until))
         {
@@ -351,6 +360,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             // Every stripe is taken once before the tail is read: a write finishes its store changes
             // (including the history head it sets after its append) before it lets its stripes go,
             // so each entry below the tail is wholly in the snapshot and each one above is replayed.
+            long startedAt = NowUnixMs();
             Locks.Barrier();
             long journalAddress = Journal.TailAddress;
             var started = Time.GetTimestamp();
@@ -376,6 +386,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             metadata.Save(Store.CheckpointDir);
             lastCheckpoint = metadata;
             Store.PurgeExcept(metadata.IndexToken, metadata.LogToken);
+            Segments.OnCheckpoint(startedAt);
             if (!Options.Journal.KeepHistory)
                 Journal.TruncateUntil(journalAddress);
             logger.LogInformation("{Kind} checkpoint {Token} done in {Ms:F0} ms; journal replays from {Address}.",
@@ -419,6 +430,8 @@ public sealed class ProfileEngine : IAsyncDisposable
             return;
         acceptingWrites = false;
         stopping.Cancel();
+        // Backfills and time checks stop before the final checkpoint; a backfill cut short runs again at start.
+        Segments.Dispose();
         if (checkpointLoop is not null)
             await checkpointLoop.ConfigureAwait(false);
         try
@@ -435,6 +448,7 @@ public sealed class ProfileEngine : IAsyncDisposable
 
     void DisposeResources()
     {
+        Segments?.Dispose();
         while (pool.TryTake(out var s))
             s.Dispose();
         Journal.Dispose();

@@ -140,9 +140,21 @@ public sealed class ProfileView
     /// <summary>Name of a trait's source (<see cref="TraitEntry.Source"/>), or null for none.</summary>
     public string? SourceNameOf(int source) => source < 0 ? null : schema.GetName((ushort)source)[EngineSession.SourcePrefix.Length..];
 
-    void EvaluateComputed()
+    /// <summary>
+    /// Every computed and derived value of the current record as of <paramref name="now"/> (ignoring
+    /// the projection), for rule evaluation at a chosen instant: catalog-indexed trait entries.
+    /// </summary>
+    internal ReadOnlyMemory<byte> AllComputedAt(long now)
     {
-        long now = time.GetUtcNow().ToUnixTimeMilliseconds();
+        ProjectAll();
+        EvaluateComputed(now);
+        return computedBuffer.AsMemory(0, computedLength);
+    }
+
+    void EvaluateComputed() => EvaluateComputed(time.GetUtcNow().ToUnixTimeMilliseconds());
+
+    void EvaluateComputed(long now)
+    {
         var w = new SpanWriter(computedBuffer, 0);
         int count = 0;
         int traits = catalog.Traits.Count;

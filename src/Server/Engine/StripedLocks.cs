@@ -69,6 +69,9 @@ public sealed class StripedLocks
         }
     }
 
-    /// <summary>Releases a stripe taken with <see cref="TryEnter"/>.</summary>
+    /// <summary>Takes one stripe, waiting; only for callers that hold no other stripe.</summary>
+    public void EnterOne(int stripe) => Monitor.Enter(stripes[stripe]);
+
+    /// <summary>Releases a stripe taken with <see cref="TryEnter"/> or <see cref="EnterOne"/>.</summary>
     public void Exit(int stripe) => Monitor.Exit(stripes[stripe]);
 }

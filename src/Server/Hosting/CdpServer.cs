@@ -109,6 +109,7 @@ public sealed class CdpServer : IAsyncDisposable
         app.UseStatusCodePages();
         HttpEndpoints.Map(app);
         Cdp.Server.Http.BulkEndpoints.Map(app);
+        Cdp.Server.Http.SegmentEndpoints.Map(app);
         await app.StartAsync();
         SocketBinaryListener? socketListener = null;
         if (options.BinaryTransport == "socket")

@@ -119,6 +119,17 @@ public sealed class SchemaRegistry : IDisposable
         }
     }
 
+    /// <summary>Every name, in id order.</summary>
+    public IEnumerable<string> Names
+    {
+        get
+        {
+            int total = Count;
+            for (int i = 1; i <= total; i++)
+                yield return names[i];
+        }
+    }
+
     /// <summary>The name of an id.</summary>
     public string GetName(ushort id) => names[id];
 

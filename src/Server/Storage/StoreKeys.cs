@@ -24,6 +24,13 @@ public static class StoreKeys
     /// <summary><c>'a' | u64 master id</c> → the u64 master ids merged into the profile, so a later merge can re-point them.</summary>
     public const byte Absorbed = (byte)'a';
 
+    /// <summary><c>'m' | u64 master id</c> → the profile's segment memberships (<see cref="Cdp.Server.Segments.MembershipRecord"/>).</summary>
+    public const byte Memberships = (byte)'m';
+
+    /// <summary>Writes a memberships key and returns its length.</summary>
+    public static int WriteMemberships(Span<byte> destination, ulong masterId)
+        => WriteMasterKey(destination, Memberships, masterId);
+
     /// <summary>Largest key, sized for the longest identifier value or messageId.</summary>
     public const int MaxKeyLength = 2 + Cdp.Protocol.ProtocolLimits.MaxIdentifierBytes * 3;
 
