@@ -18,7 +18,7 @@ public sealed class RuleParser
         current = lexer.Next();
     }
 
-    /// <summary>Parses <paramref name="text"/> into an unchecked tree.</summary>
+    /// <summary>Parses <paramref name="text"/> into an unchecked tree. Nesting (parentheses and <c>not</c>) is bounded, so the recursion is too.</summary>
     public static RuleNode Parse(string text)
     {
         var parser = new RuleParser(text);
@@ -47,14 +47,12 @@ public sealed class RuleParser
 
     RuleNode ParseOr()
     {
-        Enter();
         var left = ParseAnd();
         while (current.Is("or"))
         {
             Take();
             left = new OrNode(left, ParseAnd());
         }
-        depth--;
         return left;
     }
 
@@ -73,8 +71,8 @@ public sealed class RuleParser
     {
         if (!current.Is("not"))
             return ParsePredicate();
-        var not = Take();
         Enter();
+        var not = Take();
         if (current.Kind == RuleTokenKind.End)
             throw Error("expected a condition after 'not' but found the end of the rule");
         var operand = ParseNot();
@@ -164,8 +162,8 @@ public sealed class RuleParser
                 return LiteralNode.OfNumber(t.Line, t.Column, -n.Number);
             case RuleTokenKind.Symbol when t.Text == "(":
             {
-                Take();
                 Enter();
+                Take();
                 var inner = ParseOr();
                 depth--;
                 if (!current.Is(")"))
