@@ -8,20 +8,20 @@ namespace Cdp.Bench;
 /// The cost of a write when segments are defined: 10 segments, all reading the written trait, next to
 /// 10,000 segments of which the same 10 read it (the rest read other traits). The dependency index
 /// should make the two cost the same: a write evaluates only the rules reading what it changed.
-/// Every write changes the trait's value, so memberships move in and out.
+/// Every write changes the trait's value, so memberships move in and out. 0 segments is the write alone.
 /// </summary>
 [MemoryDiagnoser]
 [InvocationCount(1, 1)]
 public class SegmentBenchmarks
 {
-    const int Profiles = 2_000;
+    const int Profiles = 10_000;
     BenchmarkStore store = null!;
     EngineSession session = null!;
     readonly WriteCommand command = new();
     int round;
 
     /// <summary>Segments defined.</summary>
-    [Params(10, 10_000)]
+    [Params(0, 10, 10_000)]
     public int Segments { get; set; }
 
     [GlobalSetup]
@@ -34,7 +34,7 @@ public class SegmentBenchmarks
             o.Traits.Declared["score"] = "number";
             for (int t = 0; t < 100; t++)
                 o.Traits.Declared[$"other{t}"] = "string";
-            for (int k = 0; k < 10; k++)
+            for (int k = 0; k < Math.Min(10, Segments); k++)
                 o.Segments[$"score{k}"] = $"traits.score >= {k * 10}";
             for (int i = 10; i < Segments; i++)
                 o.Segments[$"other{i}"] = $"traits.other{i % 100} = \"v{i}\"";
