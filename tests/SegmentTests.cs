@@ -98,6 +98,8 @@ public sealed class SegmentTests
         Assert.Equal(["de", "de_adults"], (await SegmentsOf(s, "u1")).Order());
         Assert.Empty(await SegmentsOf(s, "u2"));
         Assert.Equal(["de"], await SegmentsOf(s, "u3"));
+        using (var profile = await s.Http.GetAsync("/v1/profiles/user_id/u3"))
+            Assert.Equal(["de"], (await Json(profile)).GetProperty("segments").EnumerateArray().Select(x => x.GetString()));
         Assert.Equal(2, await Count(s, "de"));
         Assert.Equal(1, await Count(s, "de_adults"));
 

@@ -123,7 +123,9 @@ public static class HttpEndpoints
             else if (!bool.TryParse(provenance, out withProvenance))
                 return Problem(EngineException.BadRequest(ErrorCode.WrongType, $"provenance must be true or false, not '{provenance}'.", "provenance"));
             var buffer = new ArrayBufferWriter<byte>(1024);
-            ProfileJsonWriter.Write(buffer, view, withProvenance);
+            // Read after the profile, into a buffer of their own: the view stays valid.
+            var segments = session.SegmentsOf(view.MasterId).Select(m => m.Name).ToList();
+            ProfileJsonWriter.Write(buffer, view, withProvenance, segments: segments);
             return Results.Bytes(buffer.WrittenMemory.ToArray(), "application/json");
         }
         catch (EngineException e)
@@ -318,7 +320,9 @@ public static class ProfileJsonWriter
     /// <param name="view">The profile.</param>
     /// <param name="provenance">Traits as value/source/time objects.</param>
     /// <param name="conflicts">Identity conflicts to list (exports); none written when null or empty.</param>
-    public static void Write(IBufferWriter<byte> output, ProfileView view, bool provenance = false, IReadOnlyList<Cdp.Server.Identity.IdentityConflict>? conflicts = null)
+    /// <param name="segments">Names of the segments the profile is in; none written when null.</param>
+    public static void Write(IBufferWriter<byte> output, ProfileView view, bool provenance = false, IReadOnlyList<Cdp.Server.Identity.IdentityConflict>? conflicts = null,
+        IReadOnlyList<string>? segments = null)
     {
         using var w = new Utf8JsonWriter(output);
         var record = view.Record;
@@ -388,6 +392,13 @@ public static class ProfileJsonWriter
         w.WriteEndObject();
         w.WriteString("createdAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(view.CreatedAt));
         w.WriteString("updatedAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(view.UpdatedAt));
+        if (segments is not null)
+        {
+            w.WriteStartArray("segments"u8);
+            foreach (var name in segments)
+                w.WriteStringValue(name);
+            w.WriteEndArray();
+        }
         if (conflicts is { Count: > 0 })
         {
             // Identifiers that writes carried but the identity rules kept off this profile.
