@@ -156,6 +156,16 @@ public sealed class SegmentTests
         Assert.Equal(38, seen.Distinct().Count());
         using var bad = await s.Http.GetAsync("/v1/segments/de/members?limit=0");
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+
+        // The export streams the same members' profiles.
+        var ndjson = await s.Http.GetStringAsync("/v1/segments/de/export?format=ndjson");
+        var exported = ndjson.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement.GetProperty("id").GetString()!).ToList();
+        Assert.Equal(seen.Order(), exported.Order());
+        var csv = (await s.Http.GetStringAsync("/v1/segments/de/export?format=csv")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(39, csv.Length);
+        Assert.Contains("traits.country", csv[0]);
+        using var missing = await s.Http.GetAsync("/v1/segments/nope/export");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
     }
 
     /// <summary>

@@ -5,6 +5,7 @@ using System.Text;
 using Cdp.Server.Engine;
 using Cdp.Server.Http;
 using Cdp.Server.Profiles;
+using Cdp.Server.Segments;
 
 namespace Cdp.Server.Export;
 
@@ -19,14 +20,39 @@ public static class ProfileExporter
 {
     const int FlushBytes = 64 * 1024;
 
-    /// <summary>Writes NDJSON.</summary>
-    public static async Task WriteNdjsonAsync(ProfileEngine engine, PipeWriter output, CancellationToken cancellationToken)
+    /// <summary>
+    /// The master ids to export: every id handed out when the export began, or a segment's members in
+    /// ascending order, a page at a time (a member that joins later with a higher id may appear).
+    /// </summary>
+    static IEnumerable<ulong> Ids(ulong last, SegmentMembers? members)
+    {
+        if (members is null)
+        {
+            for (ulong id = 1; id <= last; id++)
+                yield return id;
+            yield break;
+        }
+        var page = new ulong[1024];
+        ulong after = 0;
+        while (true)
+        {
+            int n = members.Page(after, page);
+            if (n == 0)
+                yield break;
+            for (int i = 0; i < n; i++)
+                yield return page[i];
+            after = page[n - 1];
+        }
+    }
+
+    /// <summary>Writes NDJSON (every profile, or a segment's <paramref name="members"/>).</summary>
+    public static async Task WriteNdjsonAsync(ProfileEngine engine, PipeWriter output, CancellationToken cancellationToken, SegmentMembers? members = null)
     {
         ulong last = engine.LastMasterId;
         var session = await engine.RentAsync(cancellationToken);
         try
         {
-            for (ulong id = 1; id <= last; id++)
+            foreach (ulong id in Ids(last, members))
             {
                 var view = session.GetProfileById(id);
                 if (view is null)
@@ -50,7 +76,7 @@ public static class ProfileExporter
     /// Trait columns are <paramref name="fields"/>, or every trait some profile has (found by a
     /// first pass over the profiles, which keeps only a bitmap of trait ids).
     /// </summary>
-    public static async Task WriteCsvAsync(ProfileEngine engine, PipeWriter output, IReadOnlyList<string>? fields, CancellationToken cancellationToken)
+    public static async Task WriteCsvAsync(ProfileEngine engine, PipeWriter output, IReadOnlyList<string>? fields, CancellationToken cancellationToken, SegmentMembers? members = null)
     {
         ulong last = engine.LastMasterId;
         var session = await engine.RentAsync(cancellationToken);
@@ -66,7 +92,7 @@ public static class ProfileExporter
             else
             {
                 var seen = new bool[ushort.MaxValue + 1];
-                for (ulong id = 1; id <= last; id++)
+                foreach (ulong id in Ids(last, members))
                 {
                     if (session.GetProfileById(id) is not { } view)
                         continue;
@@ -97,7 +123,7 @@ public static class ProfileExporter
             var column = new Dictionary<ushort, int>();
             for (int i = 0; i < traitIds.Count; i++)
                 column[traitIds[i]] = 1 + identifierTypes.Length + i;
-            for (ulong id = 1; id <= last; id++)
+            foreach (ulong id in Ids(last, members))
             {
                 if (session.GetProfileById(id) is not { } view)
                     continue;

@@ -28,6 +28,7 @@ public static class SegmentEndpoints
         app.MapPut("/v1/segments/{name}", PutAsync);
         app.MapDelete("/v1/segments/{name}", Delete);
         app.MapGet("/v1/segments/{name}/members", Members);
+        app.MapGet("/v1/segments/{name}/export", ExportAsync);
         app.MapGet("/v1/profiles/{type}/{value}/segments", ProfileSegmentsAsync);
         app.MapGet("/v1/profiles/{type}/{value}/segments/{name}", ExplainAsync);
     }
@@ -126,6 +127,31 @@ public static class SegmentEndpoints
             members = page.Take(n).Select(id => id.ToString()),
             next_cursor = n == max ? page[n - 1].ToString() : null,
         });
+    }
+
+    /// <summary>
+    /// Streams every member's profile, NDJSON (the shape of a profile read) or CSV (the columns of
+    /// <c>/v1/export</c>). <c>purpose</c> is accepted for the contract; projection by purpose comes with consent.
+    /// </summary>
+    static async Task ExportAsync(HttpContext http, string name, string? format, string? fields, ProfileEngine engine)
+    {
+        if (!engine.Segments.Current.ByName.TryGetValue(name, out var segment))
+        {
+            await NoSegment(name).ExecuteAsync(http);
+            return;
+        }
+        format ??= "ndjson";
+        if (format is not ("ndjson" or "csv"))
+        {
+            await HttpEndpoints.Problem(EngineException.BadRequest(ErrorCode.OutOfRange, $"format must be ndjson or csv, not '{format}'.", "format")).ExecuteAsync(http);
+            return;
+        }
+        http.Response.ContentType = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
+        var projection = fields?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (format == "csv")
+            await Cdp.Server.Export.ProfileExporter.WriteCsvAsync(engine, http.Response.BodyWriter, projection, http.RequestAborted, segment.Members);
+        else
+            await Cdp.Server.Export.ProfileExporter.WriteNdjsonAsync(engine, http.Response.BodyWriter, http.RequestAborted, segment.Members);
     }
 
     static async Task<IResult> ProfileSegmentsAsync(HttpContext http, string type, string value, ProfileEngine engine)
