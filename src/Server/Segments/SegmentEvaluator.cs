@@ -111,17 +111,21 @@ public sealed class SegmentEvaluator
         bool dropped = DropDeleted(set);
         if (changes.Count == 0 && next == storedNext && !dropped && (hadRecord || next == 0))
             return true;
-        foreach (var (segment, entered) in changes)
+        for (int i = 0; i < changes.Count; i++)
         {
+            var (segment, entered) = changes[i];
             int at = IndexOf(segment.Id);
-            if (entered)
+            if (!entered)
+                entries.RemoveAt(at);
+            else if (entries.Count < MembershipRecord.MaxEntries)
                 entries.Insert(~at, (segment.Id, now));
             else
-                entries.RemoveAt(at);
+            {
+                // The write is already journalled: it must not fail here. The profile stays out,
+                // and is evaluated again with its next write.
+                changes.RemoveAt(i--);
+            }
         }
-        if (entries.Count > MembershipRecord.MaxEntries)
-            throw new EngineException(Cdp.Protocol.Status.ProfileTooLarge, Cdp.Protocol.ErrorCode.ProfileTooLarge,
-                $"profile {master} would be in more than {MembershipRecord.MaxEntries} segments.");
         session.WriteMemberships(master, next, entries);
         foreach (var (segment, entered) in changes)
         {
