@@ -178,4 +178,52 @@ public sealed class RuleParserTests
             Assert.Equal(first, RuleLanguage.Format(RuleLanguage.Parse(first, Schema)));
         }
     }
+
+    /// <summary>
+    /// Good rules damaged at random (characters cut, replaced, inserted) either still parse, and then
+    /// round-trip, or fail with a <see cref="RuleException"/> whose position lies inside the text;
+    /// no other exception escapes.
+    /// </summary>
+    [Fact]
+    public void Damaged_rules_fail_only_with_rule_errors_that_point_inside_the_text()
+    {
+        string[] rules =
+        [
+            "traits.country = \"DE\" and computed.orders_30d >= 3 and consent.marketing and days_since(computed.last_visit) <= 7",
+            "not (traits.tags contains \"vip\" or traits[\"first name\"] in [\"A\\u00e9\", \"B\\n\"]) and in_segment(\"vip_users\")",
+            "traits.signup_at > \"2026-05-01T08:30:00Z\"\nor exists(traits.vip) and traits.age != -1.5e3",
+        ];
+        const string Alphabet = "()[],.=!<>\"'\\-+eE0123456789 \n\tabcdnotrisuvx_";
+        var random = new Random(11);
+        int parsed = 0, refused = 0;
+        for (int i = 0; i < 20_000; i++)
+        {
+            var text = new System.Text.StringBuilder(rules[random.Next(rules.Length)]);
+            for (int edits = random.Next(1, 4); edits > 0 && text.Length > 0; edits--)
+            {
+                int at = random.Next(text.Length);
+                switch (random.Next(3))
+                {
+                    case 0: text.Remove(at, random.Next(1, Math.Min(8, text.Length - at) + 1)); break;
+                    case 1: text[at] = Alphabet[random.Next(Alphabet.Length)]; break;
+                    default: text.Insert(at, Alphabet[random.Next(Alphabet.Length)]); break;
+                }
+            }
+            var rule = text.ToString();
+            try
+            {
+                var first = RuleLanguage.Format(RuleLanguage.Parse(rule, Schema));
+                Assert.Equal(first, RuleLanguage.Format(RuleLanguage.Parse(first, Schema)));
+                parsed++;
+            }
+            catch (RuleException e)
+            {
+                var lines = rule.Split('\n');
+                Assert.InRange(e.Line, 1, lines.Length);
+                Assert.InRange(e.Column, 1, lines[e.Line - 1].Length + 1);
+                refused++;
+            }
+        }
+        Assert.True(parsed > 100 && refused > 100, $"parsed {parsed}, refused {refused}");
+    }
 }
