@@ -62,6 +62,10 @@ public static class ErrorCode
     public const string InUse = "in_use";
     /// <summary>No such thing (a segment, say).</summary>
     public const string NotFound = "not_found";
+    /// <summary>The purpose named is not configured.</summary>
+    public const string UnknownPurpose = "unknown_purpose";
+    /// <summary>The person has not consented to the purpose of the read.</summary>
+    public const string NoConsent = "no_consent";
     /// <summary>An unexpected failure inside the server.</summary>
     public const string Internal = "internal";
 }

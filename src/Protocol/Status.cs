@@ -29,4 +29,6 @@ public enum Status : byte
     Unavailable = 9,
     /// <summary>The write would make the profile larger than the configured limit; nothing was changed.</summary>
     ProfileTooLarge = 10,
+    /// <summary>The read's purpose needs consent the person has not given; the body says why. Nothing is returned.</summary>
+    Forbidden = 11,
 }

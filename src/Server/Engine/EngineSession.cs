@@ -8,6 +8,7 @@ using Cdp.Server.Identity;
 using Cdp.Server.Journal;
 using Cdp.Server.Matching;
 using Cdp.Server.Profiles;
+using Cdp.Server.Schema;
 using Cdp.Server.Storage;
 using FASTER.core;
 using Status = Cdp.Protocol.Status;
@@ -753,6 +754,30 @@ public sealed unsafe partial class EngineSession : IDisposable
     }
 
     /// <summary>
+    /// Reads a profile for <paramref name="purpose"/>: only what the purpose may see, and nothing
+    /// (<see cref="Status.Forbidden"/>, <c>no_consent</c>) when the purpose needs consent the person
+    /// has not given. With no purposes configured, the purpose is not checked. Null when there is no profile.
+    /// </summary>
+    public ProfileView? GetProfile(string type, string value, IReadOnlyList<string>? fields, string? purpose)
+    {
+        var policy = engine.Purposes.ForRead(purpose);
+        var view = GetProfile(type, value, fields);
+        if (view is null || policy is null)
+            return view;
+        CheckConsent(view, policy);
+        view.SetPurpose(policy);
+        return view;
+    }
+
+    /// <summary>Refuses a read for a consent-based purpose the person has not consented to.</summary>
+    internal static void CheckConsent(ProfileView view, Cdp.Server.Consent.PurposePolicy policy)
+    {
+        if (policy.RequiresConsent && !view.HasConsent(policy.ConsentId))
+            throw new EngineException(Status.Forbidden, ErrorCode.NoConsent,
+                $"the person has not consented to '{policy.Name}' (its legal basis is consent), so nothing is shown for it.", "purpose");
+    }
+
+    /// <summary>
     /// Reads the profile reachable from a UTF-8 identifier type and value, without allocating: the
     /// binary lookup path. The view shows every trait until the caller narrows it with
     /// <see cref="ProfileView.ProjectTo"/>. Returns null when there is no such profile.
@@ -876,6 +901,10 @@ public sealed unsafe partial class EngineSession : IDisposable
             if (Encoding.UTF8.GetByteCount(source) > ProtocolLimits.MaxNameBytes)
                 throw EngineException.BadRequest(ErrorCode.TooLong, $"source is limited to {ProtocolLimits.MaxNameBytes} UTF-8 bytes.", "source");
         }
+        foreach (var (name, _) in command.Traits)
+            if (name.StartsWith(SchemaRegistry.ConsentPrefix, StringComparison.Ordinal))
+                throw EngineException.BadRequest(ErrorCode.InvalidName,
+                    $"trait names starting with '{SchemaRegistry.ConsentPrefix}' are reserved for consent; send consent through PUT /v1/profiles/{{type}}/{{value}}/consent or context.consent.", "traits." + name);
         List<TraitRejection>? rejected = blocked;
         var declared = engine.DeclaredTraits;
         if (declared.Count > 0)
@@ -893,6 +922,28 @@ public sealed unsafe partial class EngineSession : IDisposable
                 (rejected ??= []).Add(new TraitRejection("traits." + name, ErrorCode.WrongType, problem));
                 command.Traits.RemoveAt(i--);
             }
+        }
+        // Consent statements are stored as the profile's consent per purpose, with the write's source
+        // and time: the most recent statement per purpose survives, also across merges.
+        // Consent management platforms send every category they know: those of the Segment Spec's
+        // categoryPreferences that name no purpose (case aside) are not this server's concern.
+        int consentsBefore = command.Traits.Count;
+        foreach (var (purpose, granted, field) in command.Consents)
+        {
+            var policy = engine.Purposes.Find(purpose) ?? engine.Purposes.FindIgnoringCase(purpose);
+            if (policy is null)
+            {
+                if (field.Contains("categoryPreferences", StringComparison.Ordinal))
+                    continue;
+                throw EngineException.BadRequest(ErrorCode.UnknownPurpose, engine.Purposes.Enforced
+                    ? $"'{purpose}' is not a configured purpose (one of: {string.Join(", ", engine.Purposes.Names)})."
+                    : $"'{purpose}' is not a configured purpose: no purposes are configured (Purposes).", field);
+            }
+            var name = SchemaRegistry.ConsentPrefix + policy.Name;
+            for (int i = consentsBefore; i < command.Traits.Count; i++)
+                if (command.Traits[i].Name == name)
+                    throw EngineException.BadRequest(ErrorCode.DuplicateKey, $"consent to '{policy.Name}' is stated twice.", field);
+            command.Traits.Add((name, TraitValue.Bool(granted)));
         }
         // Names are interned last: an interned name is harmless even if the write fails later. The
         // order (traits, event, source) is the order BuildDelta meets them in, so that replaying the

@@ -59,6 +59,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             }
             Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
             Computed = ComputedTraitCatalog.Create(options, Schema);
+            Purposes = new Cdp.Server.Consent.PurposeCatalog(options.Purposes, Schema, Computed, IdentifierTypes, options.Store.MaxSchemaNames);
             sourceCount = Schema.CountWithPrefix(EngineSession.SourcePrefix);
             Survivorship = TraitSurvivorship.Create(options.Traits.Survivorship, Schema, source =>
             {
@@ -151,6 +152,8 @@ public sealed class ProfileEngine : IAsyncDisposable
     public ProfileStore Store { get; }
     /// <summary>The write-ahead journal.</summary>
     public WriteJournal Journal { get; }
+    /// <summary>Processing purposes and what each may see.</summary>
+    public Cdp.Server.Consent.PurposeCatalog Purposes { get; } = null!;
     /// <summary>Segments: definitions, members, backfills and time-based checks.</summary>
     public SegmentCatalog Segments { get; } = null!;
     /// <summary>Segment membership changes for connected subscribers.</summary>

@@ -71,7 +71,36 @@ public sealed class ProfileView
         projectedTraits.Clear();
         Array.Clear(projectedComputed);
         projected = false;
+        purpose = null;
         computedLength = -1;
+    }
+
+    Cdp.Server.Consent.PurposePolicy? purpose;
+
+    /// <summary>
+    /// Limits the view to what <paramref name="policy"/> may see, on top of any field projection;
+    /// null for no purpose limit. Set after <see cref="SetProjection"/>, which clears it.
+    /// </summary>
+    internal void SetPurpose(Cdp.Server.Consent.PurposePolicy? policy)
+    {
+        purpose = policy;
+        computedLength = -1;
+    }
+
+    /// <summary>The purpose the view is limited to, if any.</summary>
+    public Cdp.Server.Consent.PurposePolicy? Purpose => purpose;
+
+    /// <summary>Whether the caller may see identifiers of this type.</summary>
+    public bool IncludesIdentifier(byte type) => purpose is null || purpose.AllowsIdentifier(type);
+
+    /// <summary>Whether the profile holds a granted consent under name id <paramref name="consentId"/>.</summary>
+    public bool HasConsent(ushort consentId)
+    {
+        var r = new ProfileRecordReader(Record);
+        while (r.NextTrait(out var t))
+            if (t.NameId == consentId)
+                return t.Kind == TraitKind.True;
+        return false;
     }
 
     /// <summary>
@@ -107,11 +136,12 @@ public sealed class ProfileView
     /// <summary>Last update time, Unix ms.</summary>
     public long UpdatedAt => ProfileRecord.UpdatedAt(Record);
 
-    /// <summary>Whether the caller may see this trait.</summary>
-    public bool Includes(ushort nameId) => !projected || projectedTraits.Contains(nameId);
+    /// <summary>Whether the caller may see this trait. Consents are stored like traits but never shown as one.</summary>
+    public bool Includes(ushort nameId)
+        => !schema.IsConsent(nameId) && (purpose is null || purpose.AllowsTrait(nameId)) && (!projected || projectedTraits.Contains(nameId));
 
     /// <summary>Whether the caller may see the computed or derived value at catalog index <paramref name="index"/>.</summary>
-    public bool IncludesComputed(int index) => !projected || projectedComputed[index];
+    public bool IncludesComputed(int index) => (purpose is null || purpose.AllowsComputed(index)) && (!projected || projectedComputed[index]);
 
     /// <summary>
     /// The computed and derived values the caller may see, as of now, that have a value (a trait
@@ -146,15 +176,19 @@ public sealed class ProfileView
     /// </summary>
     internal ReadOnlyMemory<byte> AllComputedAt(long now)
     {
-        ProjectAll();
-        EvaluateComputed(now);
-        return computedBuffer.AsMemory(0, computedLength);
+        EvaluateComputed(now, everything: true);
+        // What was evaluated is not the caller's projection: evaluate again on the next read.
+        int length = computedLength;
+        computedLength = -1;
+        return computedBuffer.AsMemory(0, length);
     }
 
-    void EvaluateComputed() => EvaluateComputed(time.GetUtcNow().ToUnixTimeMilliseconds());
+    void EvaluateComputed() => EvaluateComputed(time.GetUtcNow().ToUnixTimeMilliseconds(), everything: false);
 
-    void EvaluateComputed(long now)
+    void EvaluateComputed(long now, bool everything)
     {
+        // Rules read every value whatever the caller may see.
+        bool includes(int index) => everything || IncludesComputed(index);
         var w = new SpanWriter(computedBuffer, 0);
         int count = 0;
         int traits = catalog.Traits.Count;
@@ -170,7 +204,7 @@ public sealed class ProfileView
             var value = ComputedState.Evaluate(d, state, now);
             if (value.Kind == TraitKind.Timestamp)
                 timestamps[index] = value.Integer;
-            if (value.Kind != TraitKind.Null && IncludesComputed(index) && Append(ref w, index, value))
+            if (value.Kind != TraitKind.Null && includes(index) && Append(ref w, index, value))
                 count++;
         }
         // Counts, sums and distinct counts of traits with no state yet read 0.
@@ -178,13 +212,13 @@ public sealed class ProfileView
         {
             var f = catalog.Traits[i].Function;
             if (f is ComputedFunction.Count or ComputedFunction.Sum or ComputedFunction.DistinctCount
-                && IncludesComputed(i) && !HasState(catalog.StorageIdOf(i)) && Append(ref w, i, ComputedValue.OfNumber(0L)))
+                && includes(i) && !HasState(catalog.StorageIdOf(i)) && Append(ref w, i, ComputedValue.OfNumber(0L)))
                 count++;
         }
         for (int i = 0; i < catalog.Derived.Count; i++)
         {
             int index = traits + i;
-            if (!IncludesComputed(index))
+            if (!includes(index))
                 continue;
             var derived = catalog.Derived[i];
             long from = long.MinValue;
@@ -215,6 +249,9 @@ public sealed class ProfileView
 
     static bool Append(ref SpanWriter w, int index, in ComputedValue value)
         => w.TryWriteTraitHeader((ushort)index, value.Kind, 0, -1) && value.TryWritePayload(ref w);
+
+    /// <summary>Whether a name id is a consent (shown under <c>consent</c>, never as a trait).</summary>
+    public bool IsConsent(ushort nameId) => schema.IsConsent(nameId);
 
     /// <summary>Number of traits the caller may see.</summary>
     public int CountProjectedTraits()

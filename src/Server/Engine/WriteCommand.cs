@@ -49,10 +49,18 @@ public sealed class WriteCommand
     /// <summary>Who sends the write (a CRM, a shop, an app); kept with each trait as its provenance.</summary>
     public string? Source { get; set; }
 
+    /// <summary>
+    /// Consent statements the write carries (purpose, granted), from <c>PUT .../consent</c> or the
+    /// Segment Spec's <c>context.consent.categoryPreferences</c>. The engine checks the purposes and
+    /// stores each as the profile's consent, with the write's source and time as its provenance.
+    /// </summary>
+    public List<(string Purpose, bool Granted, string Field)> Consents { get; } = [];
+
     /// <summary>Clears the command for reuse.</summary>
     public void Reset()
     {
         Kind = default;
+        Consents.Clear();
         Identifiers.Clear();
         Traits.Clear();
         Properties.Clear();

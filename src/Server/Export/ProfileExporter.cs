@@ -86,7 +86,7 @@ public static class ProfileExporter
             if (fields is not null)
             {
                 foreach (var f in fields)
-                    if (engine.Schema.TryGetId(f, out var id))
+                    if (engine.Schema.TryGetId(f, out var id) && !engine.Schema.IsConsent(id))
                         traitIds.Add(id);
             }
             else
@@ -98,7 +98,7 @@ public static class ProfileExporter
                         continue;
                     var r = new ProfileRecordReader(view.Record);
                     while (r.NextTrait(out var t))
-                        seen[t.NameId] = true;
+                        seen[t.NameId] = !engine.Schema.IsConsent(t.NameId);
                 }
                 for (int i = 0; i < seen.Length; i++)
                     if (seen[i])

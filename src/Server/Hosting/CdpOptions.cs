@@ -47,6 +47,9 @@ public sealed class CdpOptions
     /// <summary>Values derived at read time by name (days since a timestamp).</summary>
     public Dictionary<string, DerivedTraitOptions> DerivedTraits { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>Processing purposes by name: legal basis and the fields each may see (docs/consent.md).</summary>
+    public Dictionary<string, Cdp.Server.Consent.PurposeOptions> Purposes { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>Segments defined at start-up: name → rule (docs/segments.md). Runtime definitions live in the data folder.</summary>
     public Dictionary<string, string> Segments { get; set; } = new(StringComparer.Ordinal);
 

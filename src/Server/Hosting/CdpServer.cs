@@ -110,6 +110,7 @@ public sealed class CdpServer : IAsyncDisposable
         HttpEndpoints.Map(app);
         Cdp.Server.Http.BulkEndpoints.Map(app);
         Cdp.Server.Http.SegmentEndpoints.Map(app);
+        Cdp.Server.Http.ConsentEndpoints.Map(app);
         await app.StartAsync();
         SocketBinaryListener? socketListener = null;
         if (options.BinaryTransport == "socket")

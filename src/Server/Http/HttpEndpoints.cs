@@ -113,7 +113,7 @@ public static class HttpEndpoints
         try
         {
             var projection = fields?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var view = session.GetProfile(type, value, projection);
+            var view = session.GetProfile(type, value, projection, purpose);
             if (view is null)
                 return Results.Problem(statusCode: 404, title: "Not Found", detail: $"no profile is reachable from {type} '{value}'.",
                     extensions: new Dictionary<string, object?> { ["code"] = "not_found" });
@@ -124,7 +124,7 @@ public static class HttpEndpoints
                 return Problem(EngineException.BadRequest(ErrorCode.WrongType, $"provenance must be true or false, not '{provenance}'.", "provenance"));
             var buffer = new ArrayBufferWriter<byte>(1024);
             // Read after the profile, into a buffer of their own: the view stays valid.
-            var segments = session.SegmentsOf(view.MasterId).Select(m => m.Name).ToList();
+            var segments = session.SegmentsOf(view.MasterId).Select(m => m.Name).Where(n => view.Purpose?.AllowsSegment(n) ?? true).ToList();
             ProfileJsonWriter.Write(buffer, view, withProvenance, segments: segments);
             return Results.Bytes(buffer.WrittenMemory.ToArray(), "application/json");
         }
@@ -222,7 +222,7 @@ public static class HttpEndpoints
         return Results.Json(new { kept = result.KeptId.ToString(), split = result.SplitId.ToString() });
     }
 
-    static async Task<(JsonDocument? Document, IResult? Error)> ReadJsonAsync(HttpContext http)
+    internal static async Task<(JsonDocument? Document, IResult? Error)> ReadJsonAsync(HttpContext http)
     {
         try
         {
@@ -270,7 +270,7 @@ public static class HttpEndpoints
     }
 
     /// <summary>Waits until the write is durable; a failed journal means it was never acknowledged: 503.</summary>
-    static async Task<IResult?> WaitForCommitAsync(ProfileEngine engine, long address, HttpContext http)
+    internal static async Task<IResult?> WaitForCommitAsync(ProfileEngine engine, long address, HttpContext http)
     {
         try
         {
@@ -289,6 +289,7 @@ public static class HttpEndpoints
         Status.BadRequest => 400,
         Status.NotFound => 404,
         Status.Conflict => 409,
+        Status.Forbidden => 403,
         Status.ProfileTooLarge => 422,
         Status.Unavailable => 503,
         _ => 500,
@@ -313,6 +314,34 @@ public static class HttpEndpoints
 public static class ProfileJsonWriter
 {
     /// <summary>
+    /// The person's consent per purpose, <c>{"marketing": {"value": true, "source": "cmp", "time": ...}}</c>,
+    /// when any was recorded. Every purpose sees the consent statements: they say what may be done, not who the person is.
+    /// </summary>
+    static void WriteConsent(Utf8JsonWriter w, ProfileView view)
+    {
+        bool any = false;
+        var reader = new ProfileRecordReader(view.Record);
+        while (reader.NextTrait(out var t))
+        {
+            if (!view.IsConsent(t.NameId))
+                continue;
+            if (!any)
+            {
+                w.WriteStartObject("consent"u8);
+                any = true;
+            }
+            w.WriteStartObject(view.NameOf(t.NameId)[Cdp.Server.Schema.SchemaRegistry.ConsentPrefix.Length..]);
+            w.WriteBoolean("value"u8, t.Kind == TraitKind.True);
+            if (view.SourceNameOf(t.Source) is { } source)
+                w.WriteString("source"u8, source);
+            w.WriteString("time"u8, DateTimeOffset.FromUnixTimeMilliseconds(t.Time));
+            w.WriteEndObject();
+        }
+        if (any)
+            w.WriteEndObject();
+    }
+
+    /// <summary>
     /// Writes the profile. With <paramref name="provenance"/> each trait is an object
     /// <c>{"value": ..., "source": ..., "time": ...}</c>: the value, who wrote it and the event time it holds.
     /// </summary>
@@ -333,6 +362,8 @@ public static class ProfileJsonWriter
         int previous = -1;
         while (reader.NextIdentifier(out var type, out var value))
         {
+            if (!view.IncludesIdentifier(type))
+                continue;
             if (type != previous)
             {
                 if (previous >= 0)
@@ -392,6 +423,7 @@ public static class ProfileJsonWriter
         w.WriteEndObject();
         w.WriteString("createdAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(view.CreatedAt));
         w.WriteString("updatedAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(view.UpdatedAt));
+        WriteConsent(w, view);
         if (segments is not null)
         {
             w.WriteStartArray("segments"u8);

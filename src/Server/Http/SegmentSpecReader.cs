@@ -90,6 +90,22 @@ public static class SegmentSpecReader
                 AddIdentifier(contextTraits, "email", "email", prefix + "context.traits.", command);
             if (context.TryGetProperty("device", out var device) && device.ValueKind == JsonValueKind.Object)
                 AddIdentifier(device, "id", "device", prefix + "context.device.", command);
+            // The Segment Spec's consent object: categories map to purposes by name.
+            if (context.TryGetProperty("consent", out var consent) && consent.ValueKind == JsonValueKind.Object
+                && consent.TryGetProperty("categoryPreferences", out var categories) && categories.ValueKind != JsonValueKind.Null)
+            {
+                var field = prefix + "context.consent.categoryPreferences";
+                if (categories.ValueKind != JsonValueKind.Object)
+                    throw EngineException.BadRequest(ErrorCode.WrongType, $"{field} must be an object of category → true/false.", field);
+                foreach (var c in categories.EnumerateObject())
+                {
+                    if (c.Value.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+                        throw EngineException.BadRequest(ErrorCode.WrongType, $"{field}.{c.Name} must be true or false.", field + "." + c.Name);
+                    if (command.Consents.Count >= ProtocolLimits.MaxCollectionCount)
+                        throw EngineException.BadRequest(ErrorCode.TooMany, $"{field} holds more than {ProtocolLimits.MaxCollectionCount} categories.", field);
+                    command.Consents.Add((c.Name, c.Value.ValueKind == JsonValueKind.True, field + "." + c.Name));
+                }
+            }
         }
         if (message.TryGetProperty("identifiers", out var identifiers))
         {

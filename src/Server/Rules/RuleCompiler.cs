@@ -117,8 +117,13 @@ public sealed class RuleCompiler(SchemaRegistry schema, ComputedTraitCatalog cat
                 return new ComputedTerm(index, timed);
             }
             default:
-                // Consent is checked against the configured purposes, and none exist until consent is built.
-                throw new RuleException(f.Line, f.Column, $"consent.{f.Name} cannot be evaluated: consent is not recorded by this server yet");
+            {
+                // Consent is stored like a boolean trait under a reserved name, so writes that state it
+                // reach the rules reading it through the same dependency index.
+                ushort id = schema.Intern(Cdp.Server.Schema.SchemaRegistry.ConsentPrefix + f.Name, "segment rule consent." + f.Name);
+                keys.Add(id);
+                return new TraitTerm(slots.SlotOf(id));
+            }
         }
     }
 

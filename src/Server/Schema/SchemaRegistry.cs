@@ -18,6 +18,7 @@ public sealed class SchemaRegistry : IDisposable
 {
     readonly ConcurrentDictionary<string, ushort> ids = new(StringComparer.Ordinal);
     readonly string[] names;
+    readonly bool[] consent;
     readonly byte[][] utf8Names;
     readonly FileStream file;
     readonly object appendLock = new();
@@ -31,6 +32,7 @@ public sealed class SchemaRegistry : IDisposable
             throw new InvalidOperationException("Schema:MaxNames must be between 1 and 65535.");
         this.capacity = capacity;
         names = new string[capacity + 1];
+        consent = new bool[capacity + 1];
         utf8Names = new byte[capacity + 1][];
         file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 4096, FileOptions.None);
         Load(path);
@@ -54,6 +56,7 @@ public sealed class SchemaRegistry : IDisposable
             string name = Encoding.UTF8.GetString(bytes);
             count = id;
             names[id] = name;
+            consent[id] = name.StartsWith(ConsentPrefix, StringComparison.Ordinal);
             utf8Names[id] = bytes;
             ids[name] = id;
             valid = file.Position;
@@ -112,6 +115,7 @@ public sealed class SchemaRegistry : IDisposable
                 throw;
             }
             names[id] = name;
+            consent[id] = name.StartsWith(ConsentPrefix, StringComparison.Ordinal);
             utf8Names[id] = bytes;
             Volatile.Write(ref count, id);
             ids[name] = id;
@@ -132,6 +136,12 @@ public sealed class SchemaRegistry : IDisposable
 
     /// <summary>The name of an id.</summary>
     public string GetName(ushort id) => names[id];
+
+    /// <summary>Names under which a profile's consent per purpose is stored (<c>consent:marketing</c>); never shown as traits.</summary>
+    public const string ConsentPrefix = "consent:";
+
+    /// <summary>Whether id names a consent rather than a trait (a flag set when the name is first seen, read without a lookup).</summary>
+    public bool IsConsent(ushort id) => id < consent.Length && consent[id];
 
     /// <summary>Number of names that start with <paramref name="prefix"/> (a namespace within the registry).</summary>
     public int CountWithPrefix(string prefix)

@@ -60,7 +60,8 @@ public sealed class SegmentCatalog : IDisposable
         var traits = new Dictionary<string, RuleType>(StringComparer.Ordinal);
         var computedNames = new HashSet<string>(engine.Computed.Traits.Select(t => t.StorageName), StringComparer.Ordinal);
         foreach (var name in engine.Schema.Names)
-            if (!name.StartsWith(EngineSession.SourcePrefix, StringComparison.Ordinal) && !computedNames.Contains(name))
+            if (!name.StartsWith(EngineSession.SourcePrefix, StringComparison.Ordinal) && !name.StartsWith(Cdp.Server.Schema.SchemaRegistry.ConsentPrefix, StringComparison.Ordinal)
+                && !computedNames.Contains(name))
                 traits[name] = RuleType.Any;
         foreach (var (name, type) in engine.Options.Traits.Declared)
             traits[name] = type.ToLowerInvariant() switch
@@ -83,7 +84,7 @@ public sealed class SegmentCatalog : IDisposable
             };
         foreach (var d in engine.Computed.Derived)
             computed[d.Name] = RuleType.Number;
-        return new RuleSchema(traits, computed, [], segments);
+        return new RuleSchema(traits, computed, engine.Purposes.Names, segments);
     }
 
     /// <summary>
