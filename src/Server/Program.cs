@@ -16,6 +16,13 @@ ThreadPool.SetMinThreads(Math.Max(workers, 64), completionPorts);
 if (Environment.GetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS") is null)
     Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
 
+// `cdp-server hash-key KEY` prints what Cdp:ApiKeys:{name}:KeyHash wants, so the key itself is never configured.
+if (args is ["hash-key", var key])
+{
+    Console.WriteLine(Cdp.Server.Access.ApiKeyRegistry.HashOf(key));
+    return 0;
+}
+
 try
 {
     await using var server = await CdpServer.StartAsync(args);

@@ -60,6 +60,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
             Computed = ComputedTraitCatalog.Create(options, Schema);
             Purposes = new Cdp.Server.Consent.PurposeCatalog(options.Purposes, Schema, Computed, IdentifierTypes, options.Store.MaxSchemaNames);
+            Access = new Cdp.Server.Access.ApiKeyRegistry(options.ApiKeys, Purposes.Names);
             sourceCount = Schema.CountWithPrefix(EngineSession.SourcePrefix);
             Survivorship = TraitSurvivorship.Create(options.Traits.Survivorship, Schema, source =>
             {
@@ -152,6 +153,8 @@ public sealed class ProfileEngine : IAsyncDisposable
     public ProfileStore Store { get; }
     /// <summary>The write-ahead journal.</summary>
     public WriteJournal Journal { get; }
+    /// <summary>API keys and the access check of every request.</summary>
+    public Cdp.Server.Access.ApiKeyRegistry Access { get; } = null!;
     /// <summary>Processing purposes and what each may see.</summary>
     public Cdp.Server.Consent.PurposeCatalog Purposes { get; } = null!;
     /// <summary>Segments: definitions, members, backfills and time-based checks.</summary>

@@ -47,6 +47,9 @@ public sealed class CdpOptions
     /// <summary>Values derived at read time by name (days since a timestamp).</summary>
     public Dictionary<string, DerivedTraitOptions> DerivedTraits { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>API keys by name: hash, scopes, purposes, rate limit (docs/consent.md). None: every request is allowed and the server binds to loopback only.</summary>
+    public Dictionary<string, Cdp.Server.Access.ApiKeyOptions> ApiKeys { get; set; } = new(StringComparer.Ordinal);
+
     /// <summary>Processing purposes by name: legal basis and the fields each may see (docs/consent.md).</summary>
     public Dictionary<string, Cdp.Server.Consent.PurposeOptions> Purposes { get; set; } = new(StringComparer.Ordinal);
 

@@ -78,6 +78,10 @@ public sealed class CdpServer : IAsyncDisposable
             logging(builder.Logging);
 
         var bind = IPAddress.Parse(options.BindAddress);
+        // Without keys anyone who can connect can read and write everything: only this machine may.
+        bool openAccess = options.ApiKeys.Count == 0;
+        if (openAccess && !IPAddress.IsLoopback(bind))
+            bind = bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
         ListenOptions? httpListen = null, binaryListen = null;
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -107,6 +111,7 @@ public sealed class CdpServer : IAsyncDisposable
             StatusCodeSelector = _ => 500,
         });
         app.UseStatusCodePages();
+        app.Use(new ApiKeyMiddleware(engine).InvokeAsync);
         HttpEndpoints.Map(app);
         Cdp.Server.Http.BulkEndpoints.Map(app);
         Cdp.Server.Http.SegmentEndpoints.Map(app);
@@ -135,8 +140,13 @@ public sealed class CdpServer : IAsyncDisposable
         var server = new CdpServer(app, httpListen!, binaryListen, socketListener);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Cdp");
         log.LogInformation("Cdp data folder {DataDir} ({Replayed} journal entries replayed).", engine.DataDir, engine.ReplayedEntries);
-        log.LogInformation("Cdp HTTP listening on http://{Address}:{Port}", options.BindAddress, server.HttpPort);
-        log.LogInformation("Cdp binary protocol listening on {Address}:{Port}", options.BindAddress, server.BinaryPort);
+        if (openAccess)
+            log.LogWarning("No API keys are configured (Cdp:ApiKeys): every request is allowed, so both listeners are bound to {Loopback} only{Ignored}.",
+                bind, IPAddress.IsLoopback(IPAddress.Parse(options.BindAddress)) ? "" : $" (BindAddress {options.BindAddress} is ignored)");
+        else
+            log.LogInformation("API keys configured: {Keys}.", string.Join(", ", engine.Access.Names));
+        log.LogInformation("Cdp HTTP listening on http://{Address}:{Port}", bind, server.HttpPort);
+        log.LogInformation("Cdp binary protocol listening on {Address}:{Port}", bind, server.BinaryPort);
         return server;
     }
 

@@ -1,0 +1,181 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Cdp.Server.Access;
+using Cdp.Tests.Infrastructure;
+using Xunit;
+
+namespace Cdp.Tests;
+
+/// <summary>
+/// API keys over HTTP against the real server: every route refuses a request without a key, with a
+/// wrong key, or with a key lacking the scope or purpose it needs, and a refused request changes
+/// nothing; the three header forms work; a key over its rate limit is slowed down.
+/// </summary>
+public sealed class ApiKeyTests
+{
+    const string ReaderKey = "reader-secret-1";
+    const string WriterKey = "writer-secret-2";
+    const string AdminKey = "admin-secret-3";
+    const string LimitedKey = "limited-secret-4";
+
+    static readonly (string, string)[] Settings =
+    [
+        ("Purposes:analytics:Basis", "contract"),
+        ("Purposes:analytics:Traits:0", "*"),
+        ("Purposes:analytics:Segments:0", "*"),
+        ("Purposes:marketing:Traits:0", "*"),
+        ("ApiKeys:reader:KeyHash", ApiKeyRegistry.HashOf(ReaderKey)),
+        ("ApiKeys:reader:Scopes:0", "read"),
+        ("ApiKeys:reader:Purposes:0", "analytics"),
+        ("ApiKeys:writer:KeyHash", ApiKeyRegistry.HashOf(WriterKey)),
+        ("ApiKeys:writer:Scopes:0", "write"),
+        ("ApiKeys:admin:KeyHash", ApiKeyRegistry.HashOf(AdminKey)),
+        ("ApiKeys:admin:Scopes:0", "admin"),
+        ("ApiKeys:admin:Scopes:1", "read"),
+        ("ApiKeys:admin:Scopes:2", "write"),
+        ("ApiKeys:admin:Purposes:0", "*"),
+        ("ApiKeys:limited:KeyHash", ApiKeyRegistry.HashOf(LimitedKey)),
+        ("ApiKeys:limited:Scopes:0", "read"),
+        ("ApiKeys:limited:Purposes:0", "analytics"),
+        ("ApiKeys:limited:RequestsPerSecond", "1"),
+        ("ApiKeys:limited:Burst", "2"),
+        ("Store:CheckpointIntervalSeconds", "0"),
+    ];
+
+    /// <summary>Every route: method, path, body, the scope it needs.</summary>
+    static readonly (string Method, string Path, string? Body, AccessScope Scope)[] Routes =
+    [
+        ("POST", "/v1/identify", """{"userId":"u1","traits":{"name":"changed"}}""", AccessScope.Write),
+        ("POST", "/v1/track", """{"userId":"u1","event":"Order Completed"}""", AccessScope.Write),
+        ("POST", "/v1/page", """{"userId":"u1","name":"home"}""", AccessScope.Write),
+        ("POST", "/v1/screen", """{"userId":"u1","name":"home"}""", AccessScope.Write),
+        ("POST", "/v1/alias", """{"userId":"u1","previousId":"a-new"}""", AccessScope.Write),
+        ("POST", "/v1/batch", """{"batch":[{"type":"identify","userId":"u1","traits":{"name":"changed"}}]}""", AccessScope.Write),
+        ("POST", "/v1/import?format=ndjson", """{"type":"identify","userId":"u1","traits":{"name":"changed"}}""", AccessScope.Write),
+        ("GET", "/v1/jobs/none", null, AccessScope.Write),
+        ("PUT", "/v1/profiles/user_id/u1/consent", """{"marketing":true}""", AccessScope.Write),
+        ("GET", "/v1/profiles/user_id/u1?purpose=analytics", null, AccessScope.Read),
+        ("GET", "/v1/profiles/user_id/u1/segments", null, AccessScope.Read),
+        ("GET", "/v1/profiles/user_id/u1/segments/de", null, AccessScope.Read),
+        ("GET", "/v1/segments", null, AccessScope.Read),
+        ("GET", "/v1/segments/de", null, AccessScope.Read),
+        ("GET", "/v1/segments/de/members", null, AccessScope.Read),
+        ("GET", "/v1/segments/de/export?purpose=analytics", null, AccessScope.Read),
+        ("PUT", "/v1/segments/fr", """{"rule":"traits.country = \"FR\""}""", AccessScope.Admin),
+        ("DELETE", "/v1/segments/de", null, AccessScope.Admin),
+        ("POST", "/v1/profiles/user_id/u1/unmerge", """{"identifiers":{"email":"u1@x.com"}}""", AccessScope.Admin),
+        ("GET", "/v1/export", null, AccessScope.Admin),
+        ("GET", "/metrics", null, AccessScope.Admin),
+    ];
+
+    static HttpRequestMessage Request(string method, string path, string? body, Action<HttpRequestHeaders>? auth)
+    {
+        var m = new HttpRequestMessage(new HttpMethod(method), path);
+        if (body is not null)
+            m.Content = new StringContent(body, Encoding.UTF8, "application/json");
+        auth?.Invoke(m.Headers);
+        return m;
+    }
+
+    static Action<HttpRequestHeaders> Bearer(string key) => h => h.Authorization = new AuthenticationHeaderValue("Bearer", key);
+
+    static async Task<string> Snapshot(TestServer s)
+    {
+        using var profile = await s.Http.SendAsync(Request("GET", "/v1/profiles/user_id/u1?purpose=analytics", null, Bearer(AdminKey)));
+        using var segments = await s.Http.SendAsync(Request("GET", "/v1/segments", null, Bearer(AdminKey)));
+        return await profile.Content.ReadAsStringAsync() + await segments.Content.ReadAsStringAsync();
+    }
+
+    [Fact]
+    public async Task Every_route_refuses_a_missing_or_wrong_key_or_a_key_without_its_scope_and_changes_nothing()
+    {
+        await using var s = await TestServer.StartAsync(null, null, Settings);
+        using (var r = await s.Http.SendAsync(Request("POST", "/v1/identify", """{"userId":"u1","traits":{"name":"Ann","country":"DE","email":"u1@x.com"}}""", Bearer(WriterKey))))
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        using (var r = await s.Http.SendAsync(Request("PUT", "/v1/segments/de", """{"rule":"traits.country = \"DE\""}""", Bearer(AdminKey))))
+            Assert.Equal(HttpStatusCode.Created, r.StatusCode);
+        await s.Engine.Segments.WaitForBackfillsAsync();
+        var before = await Snapshot(s);
+        long journalBefore = s.Engine.Journal.TailAddress;
+
+        foreach (var (method, path, body, scope) in Routes)
+        {
+            var attempts = new List<(string What, Action<HttpRequestHeaders>? Auth, HttpStatusCode Expected)>
+            {
+                ("no key", null, HttpStatusCode.Unauthorized),
+                ("wrong key", Bearer("not-a-key"), HttpStatusCode.Unauthorized),
+                ("empty bearer", h => h.TryAddWithoutValidation("Authorization", "Bearer "), HttpStatusCode.Unauthorized),
+            };
+            foreach (var (name, key, scopes) in new[] { ("reader", ReaderKey, AccessScope.Read), ("writer", WriterKey, AccessScope.Write) })
+                if ((scopes & scope) == 0)
+                    attempts.Add(($"{name} key", Bearer(key), HttpStatusCode.Forbidden));
+            foreach (var (what, auth, expected) in attempts)
+            {
+                using var r = await s.Http.SendAsync(Request(method, path, body, auth));
+                Assert.True(expected == r.StatusCode, $"{method} {path} with {what}: {(int)r.StatusCode} {await r.Content.ReadAsStringAsync()}");
+                var problem = JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement;
+                Assert.Equal(expected == HttpStatusCode.Unauthorized ? "unauthenticated" : "forbidden", problem.GetProperty("code").GetString());
+            }
+        }
+        // A reader key may read for its purpose only.
+        using (var r = await s.Http.SendAsync(Request("GET", "/v1/profiles/user_id/u1?purpose=marketing", null, Bearer(ReaderKey))))
+            Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        using (var r = await s.Http.SendAsync(Request("GET", "/v1/profiles/user_id/u1?purpose=analytics", null, Bearer(ReaderKey))))
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+
+        Assert.Equal(before, await Snapshot(s));
+        Assert.Equal(journalBefore, s.Engine.Journal.TailAddress);
+        using (var health = await s.Http.GetAsync("/health"))
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_key_is_accepted_as_bearer_token_api_key_header_or_basic_user_name()
+    {
+        await using var s = await TestServer.StartAsync(null, null, Settings);
+        var basic = Convert.ToBase64String(Encoding.UTF8.GetBytes(WriterKey + ":"));
+        foreach (var auth in new Action<HttpRequestHeaders>[]
+        {
+            Bearer(WriterKey),
+            h => h.Add("X-Api-Key", WriterKey),
+            h => h.Authorization = new AuthenticationHeaderValue("Basic", basic),
+        })
+        {
+            using var r = await s.Http.SendAsync(Request("POST", "/v1/track", """{"userId":"u9","event":"Signed In"}""", auth));
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        }
+        using var bad = await s.Http.SendAsync(Request("POST", "/v1/track", """{"userId":"u9","event":"x"}""", h => h.Authorization = new AuthenticationHeaderValue("Basic", "%%%")));
+        Assert.Equal(HttpStatusCode.Unauthorized, bad.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_key_over_its_rate_limit_is_answered_429_with_retry_after()
+    {
+        await using var s = await TestServer.StartAsync(null, null, Settings);
+        var statuses = new List<HttpStatusCode>();
+        for (int i = 0; i < 6; i++)
+        {
+            using var r = await s.Http.SendAsync(Request("GET", "/v1/segments", null, Bearer(LimitedKey)));
+            statuses.Add(r.StatusCode);
+            if (r.StatusCode == HttpStatusCode.TooManyRequests)
+                Assert.Equal("1", r.Headers.GetValues("Retry-After").Single());
+        }
+        Assert.Equal(HttpStatusCode.OK, statuses[0]);
+        Assert.Contains(HttpStatusCode.TooManyRequests, statuses);
+        // Another key is not slowed down by it.
+        using var other = await s.Http.SendAsync(Request("GET", "/v1/segments", null, Bearer(ReaderKey)));
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+    }
+
+    [Fact]
+    public async Task Bad_key_configuration_stops_the_start_naming_the_setting()
+    {
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(null, null, ("ApiKeys:x:KeyHash", "abc"), ("ApiKeys:x:Scopes:0", "read")));
+        Assert.Contains("ApiKeys:x:KeyHash", e.Message);
+        e = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(null, null, ("ApiKeys:x:KeyHash", ApiKeyRegistry.HashOf("k")), ("ApiKeys:x:Scopes:0", "superuser")));
+        Assert.Contains("superuser", e.Message);
+    }
+}
