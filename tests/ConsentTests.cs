@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Cdp.Client;
+using Cdp.Protocol;
 using Cdp.Tests.Infrastructure;
 using Xunit;
 
@@ -57,7 +59,7 @@ public sealed class ConsentTests
     static string[] Keys(JsonElement e, string property)
         => e.TryGetProperty(property, out var p) ? [.. (p.ValueKind == JsonValueKind.Array ? p.EnumerateArray().Select(x => x.GetString()!) : p.EnumerateObject().Select(x => x.Name)).Order()] : [];
 
-    /// <summary>Every purpose x every consent state: the exact fields, or nothing.</summary>
+    /// <summary>Every purpose x every consent state x both transports: the exact fields, or nothing.</summary>
     [Fact]
     public async Task Each_purpose_sees_exactly_its_fields_and_nothing_without_the_consent_it_needs()
     {
@@ -80,11 +82,32 @@ public sealed class ConsentTests
                 Assert.Equal(HttpStatusCode.OK, (await SetConsent(s, user, new { marketing = false, analytics = false })).StatusCode);
         }
 
+        await using var client = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort });
         foreach (var state in states)
         {
             bool consented = state == "granted";
             foreach (var purpose in new[] { "marketing", "analytics", "service" })
             {
+                (string[] Identifiers, string[] Traits, string[] Computed) expected = purpose switch
+                {
+                    "marketing" => (new[] { "email" }, new[] { "country", "first_name" }, new[] { "orders_30d" }),
+                    "analytics" => (Array.Empty<string>(), new[] { "country", "email", "first_name", "phone_note", "secret_score" }, new[] { "orders_30d", "revenue" }),
+                    _ => (new[] { "email", "user_id" }, new[] { "country", "phone_note" }, Array.Empty<string>()),
+                };
+                // Binary: the same answer, or Forbidden with nothing.
+                if (purpose != "service" && !consented)
+                {
+                    var e = await Assert.ThrowsAsync<CdpException>(() => client.GetProfileAsync("user_id", $"u-{state}", purpose));
+                    Assert.Equal(Status.Forbidden, e.Status);
+                    Assert.Equal("no_consent", e.Code);
+                }
+                else
+                {
+                    var p = (await client.GetProfileAsync("user_id", $"u-{state}", purpose))!;
+                    Assert.Equal(expected.Identifiers, p.Identifiers.Keys.Order());
+                    Assert.Equal(expected.Traits, p.Traits.Keys.Order());
+                    Assert.Equal(expected.Computed, p.Computed.Keys.Order());
+                }
                 using var r = await s.Http.GetAsync($"/v1/profiles/user_id/u-{state}?purpose={purpose}");
                 var body = await Json(r);
                 if (purpose != "service" && !consented)
@@ -121,6 +144,8 @@ public sealed class ConsentTests
             Assert.Equal("unknown_purpose", (await Json(r)).GetProperty("code").GetString());
         using (var r = await s.Http.GetAsync("/v1/profiles/user_id/nobody?purpose=service"))
             Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
+        Assert.Equal("missing_field", (await Assert.ThrowsAsync<CdpException>(() => client.GetProfileAsync("user_id", "u-granted"))).Code);
+        Assert.Equal("unknown_purpose", (await Assert.ThrowsAsync<CdpException>(() => client.GetProfileAsync("user_id", "u-granted", "sales"))).Code);
     }
 
     [Fact]

@@ -118,11 +118,29 @@ public sealed class CdpClient : IAsyncDisposable
     /// <exception cref="CdpException">The server rejected the request (for example an unknown identifier type).</exception>
     /// <exception cref="CdpConnectionException">The connection failed.</exception>
     /// <exception cref="TimeoutException">No response within <see cref="CdpClientOptions.RequestTimeout"/>.</exception>
-    public async Task<Profile?> GetProfileAsync(string type, string value, IReadOnlyList<string>? fields = null, CancellationToken cancellationToken = default)
+    public Task<Profile?> GetProfileAsync(string type, string value, IReadOnlyList<string>? fields = null, CancellationToken cancellationToken = default)
+        => GetProfileCoreAsync(type, value, fields, null, cancellationToken);
+
+    /// <summary>
+    /// Reads a profile for a processing purpose: the server answers only what the purpose may see, and
+    /// refuses with <see cref="Status.Forbidden"/> (<c>no_consent</c>) when the purpose needs consent the person has not given.
+    /// </summary>
+    /// <param name="type">Identifier type.</param>
+    /// <param name="value">Identifier value.</param>
+    /// <param name="purpose">The purpose of the read (configured on the server).</param>
+    /// <param name="fields">Only these traits are returned (within the purpose's); null returns all the purpose may see.</param>
+    /// <param name="cancellationToken">Cancels the wait (the request may still reach the server).</param>
+    public Task<Profile?> GetProfileAsync(string type, string value, string purpose, IReadOnlyList<string>? fields = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(purpose);
+        return GetProfileCoreAsync(type, value, fields, purpose, cancellationToken);
+    }
+
+    async Task<Profile?> GetProfileCoreAsync(string type, string value, IReadOnlyList<string>? fields, string? purpose, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(type);
         ArgumentNullException.ThrowIfNull(value);
-        PooledBufferWriter frame = EncodeFrame(Opcode.GetProfile, new GetProfileQuery(type, value, fields, null), RequestEncoder.WriteGetProfile);
+        PooledBufferWriter frame = EncodeFrame(Opcode.GetProfile, new GetProfileQuery(type, value, fields, purpose), RequestEncoder.WriteGetProfile);
         RawResponse response = await SendFrameAsync(frame, Opcode.GetProfile, cancellationToken).ConfigureAwait(false);
         return response.Status switch
         {

@@ -92,7 +92,7 @@ public static class BinaryResponseWriter
         int types = 0, previous = -1;
         while (reader.NextIdentifier(out var type, out _))
         {
-            if (type != previous)
+            if (type != previous && view.IncludesIdentifier(type))
                 types++;
             previous = type;
         }
@@ -106,11 +106,16 @@ public static class BinaryResponseWriter
             int n = 1;
             while (run.NextIdentifier(out var t2, out _) && t2 == current)
                 n++;
-            w.WriteString(view.IdentifierTypeOf(current));
-            w.WriteArrayHeader(n);
+            bool shown = view.IncludesIdentifier(current);
+            if (shown)
+            {
+                w.WriteString(view.IdentifierTypeOf(current));
+                w.WriteArrayHeader(n);
+            }
             for (int i = 0; i < n; i++)
             {
-                w.WriteString(v);
+                if (shown)
+                    w.WriteString(v);
                 has = reader.NextIdentifier(out t, out v);
             }
         }

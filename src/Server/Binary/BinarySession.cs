@@ -144,6 +144,7 @@ public sealed class BinarySession : IDisposable
                     break;
                 case Opcode.GetProfile:
                     var query = BinaryRequestParser.ParseGetProfile(requestBody);
+                    var policy = Storage.PurposeForRead(query.Purpose);
                     var view = Storage.GetProfile(query.Type, query.Value);
                     if (view is null)
                     {
@@ -151,6 +152,7 @@ public sealed class BinarySession : IDisposable
                         return;
                     }
                     query.ApplyProjection(view);
+                    Storage.LimitToPurpose(view, policy);
                     BinaryResponseWriter.WriteProfile(body, view);
                     break;
                 default:

@@ -13,6 +13,7 @@ namespace Cdp.Server.Consent;
 public sealed class PurposeCatalog
 {
     readonly Dictionary<string, PurposePolicy> byName;
+    readonly (byte[] Utf8, PurposePolicy Policy)[] utf8Names;
 
     internal PurposeCatalog(IReadOnlyDictionary<string, PurposeOptions> options, SchemaRegistry schema, ComputedTraitCatalog catalog, IdentifierTypes types, int schemaCapacity)
     {
@@ -23,6 +24,7 @@ public sealed class PurposeCatalog
                 throw new InvalidOperationException($"Configuration error: Purposes:{name}: a purpose name is 1-64 letters, digits, '_' or '-'.");
             byName[name] = new PurposePolicy(name, o, schema, catalog, types, schemaCapacity);
         }
+        utf8Names = [.. byName.Values.Select(p => (System.Text.Encoding.UTF8.GetBytes(p.Name), p))];
     }
 
     /// <summary>Whether any purpose is configured (reads must then name one).</summary>
@@ -30,6 +32,17 @@ public sealed class PurposeCatalog
 
     /// <summary>Purpose names.</summary>
     public IReadOnlyCollection<string> Names => byName.Keys;
+
+    /// <summary>The policy a binary read runs under: as <see cref="ForRead(string?)"/>, by UTF-8 name, without allocating when it is found.</summary>
+    public PurposePolicy? ForRead(ReadOnlySpan<byte> purpose)
+    {
+        if (!Enforced)
+            return null;
+        foreach (var (utf8, policy) in utf8Names)
+            if (purpose.SequenceEqual(utf8))
+                return policy;
+        return ForRead(purpose.IsEmpty ? null : System.Text.Encoding.UTF8.GetString(purpose));
+    }
 
     /// <summary>The purpose whose name equals <paramref name="name"/> ignoring case, or null.</summary>
     public PurposePolicy? FindIgnoringCase(string name)

@@ -769,6 +769,18 @@ public sealed unsafe partial class EngineSession : IDisposable
         return view;
     }
 
+    /// <summary>The purpose a binary read runs under (UTF-8, empty for none), checked as <see cref="Cdp.Server.Consent.PurposeCatalog.ForRead(string?)"/> does, without allocating.</summary>
+    public Cdp.Server.Consent.PurposePolicy? PurposeForRead(ReadOnlySpan<byte> purpose) => engine.Purposes.ForRead(purpose);
+
+    /// <summary>Limits a read view to <paramref name="policy"/> (after any field projection), refusing it without the consent the purpose needs.</summary>
+    public void LimitToPurpose(ProfileView view, Cdp.Server.Consent.PurposePolicy? policy)
+    {
+        if (policy is null)
+            return;
+        CheckConsent(view, policy);
+        view.SetPurpose(policy);
+    }
+
     /// <summary>Refuses a read for a consent-based purpose the person has not consented to.</summary>
     internal static void CheckConsent(ProfileView view, Cdp.Server.Consent.PurposePolicy policy)
     {
