@@ -13,8 +13,8 @@ public sealed class BenchmarkStore : IDisposable
 {
     readonly string dataDir = Path.Combine(Path.GetTempPath(), "cdp-bench-" + Guid.NewGuid().ToString("N"));
 
-    /// <summary>Opens the engine and writes <paramref name="profiles"/> profiles.</summary>
-    public BenchmarkStore(int profiles, long memoryBytes, Action<CdpOptions>? configure = null)
+    /// <summary>Opens the engine and writes <paramref name="profiles"/> profiles, each consenting to <paramref name="consentTo"/> when given.</summary>
+    public BenchmarkStore(int profiles, long memoryBytes, Action<CdpOptions>? configure = null, string? consentTo = null)
     {
         var options = new CdpOptions { DataDir = dataDir };
         configure?.Invoke(options);
@@ -31,6 +31,8 @@ public sealed class BenchmarkStore : IDisposable
             command.AddIdentifier("email", Email(i), "identifiers.email");
             for (int t = 0; t < 20; t++)
                 command.AddTrait($"trait{t}", t % 3 == 0 ? TraitValue.Int(i * t) : TraitValue.String($"value-{t}-{i}"), "traits");
+            if (consentTo is not null)
+                command.Consents.Add((consentTo, true, "consent"));
             writer.Write(command);
         }
     }
