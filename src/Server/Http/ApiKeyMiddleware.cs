@@ -57,7 +57,8 @@ public sealed class ApiKeyMiddleware(ProfileEngine engine)
         {
             if (p.EndsWith("/consent", StringComparison.Ordinal))
                 return AccessScope.Write;
-            if (p.EndsWith("/unmerge", StringComparison.Ordinal))
+            // Unmerge changes identity; the access export holds everything on a person, whatever the purpose.
+            if (p.EndsWith("/unmerge", StringComparison.Ordinal) || p.EndsWith("/export", StringComparison.Ordinal))
                 return AccessScope.Admin;
             return get ? AccessScope.Read : AccessScope.Admin;
         }

@@ -15,8 +15,113 @@ namespace Cdp.Server.Http;
 /// </summary>
 public static class ConsentEndpoints
 {
-    /// <summary>Maps the route.</summary>
-    public static void Map(IEndpointRouteBuilder app) => app.MapPut("/v1/profiles/{type}/{value}/consent", PutAsync);
+    /// <summary>Maps the routes.</summary>
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapPut("/v1/profiles/{type}/{value}/consent", PutAsync);
+        app.MapGet("/v1/profiles/{type}/{value}/export", AccessExportAsync);
+    }
+
+    /// <summary>
+    /// The right of access: everything held on the person, as one JSON document. Traits carry their
+    /// source and time; <c>writes</c> lists every journalled write that made the profile, oldest first
+    /// (events with properties, trait and consent statements), so consent history and events are there.
+    /// </summary>
+    static async Task<IResult> AccessExportAsync(HttpContext http, string type, string value, ProfileEngine engine)
+    {
+        var session = await engine.RentAsync(http.RequestAborted);
+        try
+        {
+            if (session.AccessReport(type, value) is not { } report)
+                return Results.Problem(statusCode: 404, title: "Not Found", detail: $"no profile is reachable from {type} '{value}'.",
+                    extensions: new Dictionary<string, object?> { ["code"] = ErrorCode.NotFound });
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>(4096);
+            using (var w = new Utf8JsonWriter(buffer))
+            {
+                w.WriteStartObject();
+                w.WritePropertyName("profile"u8);
+                w.Flush();
+                var profile = new System.Buffers.ArrayBufferWriter<byte>(1024);
+                ProfileJsonWriter.Write(profile, report.View, provenance: true, conflicts: report.Conflicts);
+                w.WriteRawValue(profile.WrittenSpan, skipInputValidation: true);
+                w.WriteStartArray("segments"u8);
+                foreach (var (name, since) in report.Segments)
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name"u8, name);
+                    w.WriteString("since"u8, DateTimeOffset.FromUnixTimeMilliseconds(since));
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                if (report.HistoryMissing is { } missing)
+                    w.WriteString("historyMissing"u8, missing);
+                w.WriteStartArray("writes"u8);
+                foreach (var e in report.Writes ?? [])
+                {
+                    w.WriteStartObject();
+                    w.WriteString("kind"u8, e.Kind.ToString().ToLowerInvariant());
+                    w.WriteString("receivedAt"u8, DateTimeOffset.FromUnixTimeMilliseconds(e.ReceivedAt));
+                    w.WriteString("time"u8, DateTimeOffset.FromUnixTimeMilliseconds(e.EventTime));
+                    if (e.Source is not null)
+                        w.WriteString("source"u8, e.Source);
+                    if (e.MessageId is not null)
+                        w.WriteString("messageId"u8, e.MessageId);
+                    if (e.Event is not null)
+                        w.WriteString("event"u8, e.Event);
+                    WriteValues(w, "properties"u8, e.Properties, consent: false);
+                    WriteValues(w, "traits"u8, e.Traits, consent: false);
+                    WriteValues(w, "consent"u8, e.Traits, consent: true);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+            return Results.Bytes(buffer.WrittenMemory.ToArray(), "application/json");
+        }
+        catch (EngineException e)
+        {
+            return HttpEndpoints.Problem(e);
+        }
+        finally
+        {
+            engine.Return(session);
+        }
+    }
+
+    static void WriteValues(Utf8JsonWriter w, ReadOnlySpan<byte> name, List<(string Name, Cdp.Server.Profiles.TraitValue Value)> values, bool consent)
+    {
+        const string prefix = Cdp.Server.Schema.SchemaRegistry.ConsentPrefix;
+        bool any = false;
+        foreach (var (key, v) in values)
+        {
+            if (key.StartsWith(prefix, StringComparison.Ordinal) != consent)
+                continue;
+            if (!any)
+            {
+                w.WriteStartObject(name);
+                any = true;
+            }
+            w.WritePropertyName(consent ? key[prefix.Length..] : key);
+            switch (v.Kind)
+            {
+                case Cdp.Server.Profiles.TraitKind.Null: w.WriteNullValue(); break;
+                case Cdp.Server.Profiles.TraitKind.True: w.WriteBooleanValue(true); break;
+                case Cdp.Server.Profiles.TraitKind.False: w.WriteBooleanValue(false); break;
+                case Cdp.Server.Profiles.TraitKind.Int: w.WriteNumberValue(v.Integer); break;
+                case Cdp.Server.Profiles.TraitKind.Double: w.WriteNumberValue(v.Number); break;
+                case Cdp.Server.Profiles.TraitKind.Timestamp: w.WriteStringValue(DateTimeOffset.FromUnixTimeMilliseconds(v.Integer)); break;
+                case Cdp.Server.Profiles.TraitKind.StringList:
+                    w.WriteStartArray();
+                    foreach (var item in v.List!)
+                        w.WriteStringValue(item);
+                    w.WriteEndArray();
+                    break;
+                default: w.WriteStringValue(v.Text); break;
+            }
+        }
+        if (any)
+            w.WriteEndObject();
+    }
 
     static async Task<IResult> PutAsync(HttpContext http, string type, string value, ProfileEngine engine)
     {
