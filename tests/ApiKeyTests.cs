@@ -3,6 +3,8 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Cdp.Client;
+using Cdp.Protocol;
 using Cdp.Server.Access;
 using Cdp.Tests.Infrastructure;
 using Xunit;
@@ -177,5 +179,51 @@ public sealed class ApiKeyTests
         Assert.Contains("ApiKeys:x:KeyHash", e.Message);
         e = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(null, null, ("ApiKeys:x:KeyHash", ApiKeyRegistry.HashOf("k")), ("ApiKeys:x:Scopes:0", "superuser")));
         Assert.Contains("superuser", e.Message);
+    }
+
+    /// <summary>The binary protocol: Auth after Hello or nothing; every operation checks the key's scope and purpose.</summary>
+    [Fact]
+    public async Task Binary_requests_need_the_auth_frame_and_a_key_with_the_scope_and_purpose()
+    {
+        await using var s = await TestServer.StartAsync(null, null, Settings);
+        await using (var admin = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, ApiKey = AdminKey }))
+            await admin.IdentifyAsync(new IdentifyRequest { Identifiers = new Dictionary<string, string> { ["user_id"] = "b1" }, Traits = new Dictionary<string, object?> { ["name"] = "Bo" } });
+        long journal = s.Engine.Journal.TailAddress;
+
+        // No key: the first request after Hello is refused and the connection closed.
+        await using (var none = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort }))
+        {
+            var e = await Assert.ThrowsAsync<CdpException>(() => none.TrackAsync(new TrackRequest { Event = "x", Identifiers = new Dictionary<string, string> { ["user_id"] = "b1" } }));
+            Assert.Equal(Status.Unauthorized, e.Status);
+        }
+        // A wrong key fails the connect.
+        var wrong = await Assert.ThrowsAsync<CdpException>(() => CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, ApiKey = "nope" }));
+        Assert.Equal(Status.Unauthorized, wrong.Status);
+
+        await using (var reader = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, ApiKey = ReaderKey }))
+        {
+            Assert.Equal(Status.Forbidden, (await Assert.ThrowsAsync<CdpException>(() => reader.TrackAsync(new TrackRequest { Event = "x", Identifiers = new Dictionary<string, string> { ["user_id"] = "b1" } }))).Status);
+            Assert.Equal(Status.Forbidden, (await Assert.ThrowsAsync<CdpException>(() => reader.GetProfileAsync("user_id", "b1", "marketing"))).Status);
+            Assert.Equal("Bo", (await reader.GetProfileAsync("user_id", "b1", "analytics"))!.Traits["name"]);
+        }
+        await using (var writer = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, ApiKey = WriterKey }))
+            Assert.Equal(Status.Forbidden, (await Assert.ThrowsAsync<CdpException>(() => writer.GetProfileAsync("user_id", "b1", "analytics"))).Status);
+        Assert.Equal(journal, s.Engine.Journal.TailAddress);
+
+        await using var limited = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, ApiKey = LimitedKey });
+        var statuses = new List<Status>();
+        for (int i = 0; i < 6; i++)
+        {
+            try
+            {
+                await limited.GetProfileAsync("user_id", "b1", "analytics");
+                statuses.Add(Status.Ok);
+            }
+            catch (CdpException e)
+            {
+                statuses.Add(e.Status);
+            }
+        }
+        Assert.Contains(Status.RateLimited, statuses);
     }
 }

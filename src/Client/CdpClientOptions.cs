@@ -30,6 +30,9 @@ public sealed record CdpClientOptions
     /// <summary>Sent in Hello so server logs can tell clients apart; null leaves it out.</summary>
     public string? ClientName { get; set; } = "Cdp.Client";
 
+    /// <summary>API key presented (Auth) right after Hello on every connection; null for a server without keys.</summary>
+    public string? ApiKey { get; set; }
+
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(Host))

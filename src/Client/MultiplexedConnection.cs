@@ -97,6 +97,16 @@ internal sealed class MultiplexedConnection : IAsyncDisposable
             {
                 throw new CdpConnectionException($"The Hello reply from {endpoint} is not valid: {ex.Message}", ex);
             }
+            if (options.ApiKey is { } apiKey)
+            {
+                var auth = new PooledBufferWriter(64);
+                FrameEncoder.WriteFrame(auth, Opcode.Auth, 0, apiKey, static (ref MessagePack.MessagePackWriter w, string key) => RequestEncoder.WriteAuth(ref w, key));
+                Task<RawResponse> authSent = connection.TrySend(auth, Opcode.Auth, connectCancellation.Token)
+                    ?? throw new CdpConnectionException($"The connection to {endpoint} closed before Auth could be sent.");
+                RawResponse authReply = await authSent.ConfigureAwait(false);
+                if (authReply.Status != Status.Ok)
+                    throw ResponseDecoder.CreateException(authReply.Status, authReply.Body);
+            }
             return connection;
         }
         catch (Exception ex)

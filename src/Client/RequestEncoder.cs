@@ -43,6 +43,14 @@ public static class RequestEncoder
         }
     }
 
+    /// <summary>Writes an Auth body: <c>{"key": str}</c>.</summary>
+    public static void WriteAuth(ref MessagePackWriter writer, string key)
+    {
+        writer.WriteMapHeader(1);
+        writer.WriteString("key"u8);
+        ValueEncoder.WriteString(ref writer, key, "key");
+    }
+
     /// <summary>Writes an Identify body: identifiers, traits, timestamp, messageId, source, in that order.</summary>
     /// <exception cref="ArgumentException">A value cannot be encoded or breaks a limit.</exception>
     public static void WriteIdentify(ref MessagePackWriter writer, IdentifyRequest request)

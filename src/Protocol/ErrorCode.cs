@@ -66,6 +66,12 @@ public static class ErrorCode
     public const string UnknownPurpose = "unknown_purpose";
     /// <summary>The person has not consented to the purpose of the read.</summary>
     public const string NoConsent = "no_consent";
+    /// <summary>No API key, or one that is not valid.</summary>
+    public const string Unauthenticated = "unauthenticated";
+    /// <summary>The key lacks the scope or purpose the request needs.</summary>
+    public const string AccessDenied = "forbidden";
+    /// <summary>The key is over its rate limit.</summary>
+    public const string RateLimited = "rate_limited";
     /// <summary>An unexpected failure inside the server.</summary>
     public const string Internal = "internal";
 }

@@ -10,6 +10,8 @@ public enum Opcode : byte
     Hello = 0x01,
     /// <summary>Liveness probe; the reply has an empty body.</summary>
     Ping = 0x02,
+    /// <summary>Presents an API key; when the server has keys, must follow Hello before anything else.</summary>
+    Auth = 0x03,
     /// <summary>Link identifiers to one profile and upsert traits.</summary>
     Identify = 0x10,
     /// <summary>Record an event on the profile the identifiers resolve to.</summary>

@@ -31,4 +31,8 @@ public enum Status : byte
     ProfileTooLarge = 10,
     /// <summary>The read's purpose needs consent the person has not given; the body says why. Nothing is returned.</summary>
     Forbidden = 11,
+    /// <summary>No API key was presented, or the key is not valid; the connection is closed after this reply.</summary>
+    Unauthorized = 12,
+    /// <summary>The key is over its rate limit; retry later. Nothing was changed.</summary>
+    RateLimited = 13,
 }

@@ -65,6 +65,26 @@ public static class BinaryRequestParser
         return version;
     }
 
+    /// <summary>Parses an Auth body, <c>{"key": str}</c>, returning the key (a slice of the body).</summary>
+    public static ReadOnlySpan<byte> ParseAuth(ReadOnlyMemory<byte> body)
+    {
+        var reader = Start(body, out int count);
+        ReadOnlySpan<byte> key = default;
+        bool sawKey = false;
+        for (int i = 0; i < count; i++)
+        {
+            var name = ReadUtf8(ref reader, "body", ProtocolLimits.MaxNameBytes);
+            if (!name.SequenceEqual("key"u8))
+                throw Unknown(name);
+            sawKey = true;
+            key = Slice(body, ref reader, "key", 1024);
+        }
+        End(ref reader);
+        if (!sawKey)
+            throw EngineException.BadRequest(ErrorCode.Missing, "key is required.", "key");
+        return key;
+    }
+
     /// <summary>Parses an Identify or Track body into <paramref name="command"/>.</summary>
     public static void ParseWrite(ReadOnlyMemory<byte> body, WriteKind kind, WriteCommand command)
     {

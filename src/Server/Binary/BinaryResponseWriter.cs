@@ -57,6 +57,21 @@ public static class BinaryResponseWriter
         w.Flush();
     }
 
+    /// <summary>Writes the Auth reply: the key's name and scopes (empty when the server has no keys).</summary>
+    public static void WriteAuth(IBufferWriter<byte> output, Cdp.Server.Access.ApiKey? key)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteMapHeader(2);
+        w.WriteString("name"u8);
+        w.Write(key?.Name ?? "");
+        w.WriteString("scopes"u8);
+        var scopes = key is null ? [] : new[] { "read", "write", "admin" }.Where((_, i) => (key.Scopes & (Cdp.Server.Access.AccessScope)(1 << i)) != 0).ToArray();
+        w.WriteArrayHeader(scopes.Length);
+        foreach (var s in scopes)
+            w.Write(s);
+        w.Flush();
+    }
+
     /// <summary>Writes an error body.</summary>
     public static void WriteError(IBufferWriter<byte> output, string code, string message, string? field)
     {

@@ -39,6 +39,10 @@ public sealed class BinarySession : IDisposable
     readonly ArrayBufferWriter<byte> body = new(4096);
     byte[] scratch = new byte[4096];
     bool helloDone;
+    // With API keys configured: the key the connection authenticated with (Auth must follow Hello).
+    Cdp.Server.Access.ApiKey? key;
+    // Set by a request whose reply must be the connection's last (a refused Auth).
+    bool closeAfterReply;
 
     /// <summary>Creates the session and its engine session (one FASTER session per connection).</summary>
     public BinarySession(ProfileEngine engine, ILogger logger)
@@ -106,6 +110,11 @@ public sealed class BinarySession : IDisposable
             }
             Dispatch(header, requestBody, output);
             buffer = buffer.Slice(frameLength);
+            if (closeAfterReply)
+            {
+                buffer = buffer.Slice(buffer.End);
+                return ConsumeResult.Close;
+            }
         }
         return ConsumeResult.NeedMoreData;
     }
@@ -120,8 +129,46 @@ public sealed class BinarySession : IDisposable
                 WriteError(output, header, Status.ProtocolError, ErrorCode.Protocol, "the first request on a connection must be Hello.", null);
                 return;
             }
+            var access = engine.Access;
+            if (access.Enforced && key is null && header.Opcode is not (Opcode.Hello or Opcode.Auth))
+            {
+                // Nothing is served before the key: refuse and close, so a client without one fails fast.
+                closeAfterReply = true;
+                WriteError(output, header, Status.Unauthorized, ErrorCode.Unauthenticated,
+                    "this server needs an API key: send Auth {\"key\": ...} right after Hello; closing the connection.", null);
+                return;
+            }
+            if (key is not null && ScopeOf(header.Opcode) is var scope and not Cdp.Server.Access.AccessScope.None)
+            {
+                var decision = Cdp.Server.Access.ApiKeyRegistry.Check(key, scope, null);
+                if (decision.Outcome != Cdp.Server.Access.AccessOutcome.Allowed)
+                {
+                    WriteError(output, header, decision.Outcome == Cdp.Server.Access.AccessOutcome.RateLimited ? Status.RateLimited : Status.Forbidden,
+                        decision.Code!, decision.Reason!, null);
+                    return;
+                }
+            }
             switch (header.Opcode)
             {
+                case Opcode.Auth:
+                    var presented = BinaryRequestParser.ParseAuth(requestBody);
+                    if (!access.Enforced)
+                    {
+                        BinaryResponseWriter.WriteAuth(body, null);
+                        break;
+                    }
+                    Span<char> chars = stackalloc char[presented.Length];
+                    int n = System.Text.Encoding.UTF8.GetChars(presented, chars);
+                    var found = access.Find(chars[..n]);
+                    if (found is null)
+                    {
+                        closeAfterReply = true;
+                        WriteError(output, header, Status.Unauthorized, ErrorCode.Unauthenticated, "the API key is not valid; closing the connection.", "key");
+                        return;
+                    }
+                    key = found;
+                    BinaryResponseWriter.WriteAuth(body, found);
+                    break;
                 case Opcode.Hello:
                     int version = BinaryRequestParser.ParseHello(requestBody);
                     if (version != FrameHeader.ProtocolVersion)
@@ -145,6 +192,11 @@ public sealed class BinarySession : IDisposable
                 case Opcode.GetProfile:
                     var query = BinaryRequestParser.ParseGetProfile(requestBody);
                     var policy = Storage.PurposeForRead(query.Purpose);
+                    if (key is not null && policy is not null && !key.AllowsPurpose(policy.Name))
+                    {
+                        WriteError(output, header, Status.Forbidden, ErrorCode.AccessDenied, $"the key '{key.Name}' may not read for the purpose '{policy.Name}'.", "purpose");
+                        return;
+                    }
                     var view = Storage.GetProfile(query.Type, query.Value);
                     if (view is null)
                     {
@@ -179,6 +231,14 @@ public sealed class BinarySession : IDisposable
             WriteError(output, header, Status.InternalError, ErrorCode.Internal, "the server failed to process the request.", null);
         }
     }
+
+    /// <summary>What an operation needs of the connection's key.</summary>
+    static Cdp.Server.Access.AccessScope ScopeOf(Opcode opcode) => opcode switch
+    {
+        Opcode.Identify or Opcode.Track => Cdp.Server.Access.AccessScope.Write,
+        Opcode.GetProfile => Cdp.Server.Access.AccessScope.Read,
+        _ => Cdp.Server.Access.AccessScope.None,
+    };
 
     void WriteError(IBufferWriter<byte> output, in FrameHeader request, Status status, string code, string message, string? field)
     {

@@ -290,6 +290,8 @@ public static class HttpEndpoints
         Status.NotFound => 404,
         Status.Conflict => 409,
         Status.Forbidden => 403,
+        Status.Unauthorized => 401,
+        Status.RateLimited => 429,
         Status.ProfileTooLarge => 422,
         Status.Unavailable => 503,
         _ => 500,
