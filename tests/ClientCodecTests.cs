@@ -512,8 +512,12 @@ public sealed class ClientCodecTests
         Assert.True(FrameDecoder.TryReadFrame(frame, out header, out needed));
 
         byte[] flagged = (byte[])frame.Clone();
-        flagged[6] = 1;
+        flagged[6] = 2;
         Assert.Throws<InvalidDataException>(() => FrameDecoder.TryReadFrame(flagged, out _, out _));
+        // The push flag alone is the one flag a server may set.
+        flagged[6] = 1;
+        Assert.True(FrameDecoder.TryReadFrame(flagged, out header, out _));
+        Assert.Equal(FrameHeader.PushFlag, header.Flags);
         byte[] huge = (byte[])frame.Clone();
         huge[3] = 0xff;
         Assert.Throws<InvalidDataException>(() => FrameDecoder.TryReadFrame(huge, out _, out _));

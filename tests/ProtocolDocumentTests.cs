@@ -19,7 +19,7 @@ public sealed partial class ProtocolDocumentTests
     [Fact]
     public void DocumentHasExactlyTheFramesThisTestChecks()
     {
-        Assert.Equal(["error", "get", "hello", "identify", "ping"], Document.Value.Frames.Keys.Order());
+        Assert.Equal(["error", "get", "hello", "identify", "ping", "push", "subscribe"], Document.Value.Frames.Keys.Order());
     }
 
     [Theory]
@@ -28,6 +28,7 @@ public sealed partial class ProtocolDocumentTests
     [InlineData("identify", 3u)]
     [InlineData("get", 4u)]
     [InlineData("error", 5u)]
+    [InlineData("subscribe", 6u)]
     public void BlockHeaderAgreesWithItsProseAndBody(string name, uint statedRequestId)
     {
         DocumentedFrame frame = Document.Value.Frames[name];
@@ -49,6 +50,22 @@ public sealed partial class ProtocolDocumentTests
     [Fact]
     public void IdentifyMatchesDocument()
         => AssertFrame("identify", FrameEncoder.EncodeIdentify(3, DocumentedIdentify()));
+
+    [Fact]
+    public void SubscribeMatchesDocument()
+        => AssertFrame("subscribe", FrameEncoder.EncodeSubscribe(6, ["vip"]));
+
+    /// <summary>The push example is what the server writes for that change, and carries the push flag and request id 0.</summary>
+    [Fact]
+    public void PushMatchesWhatTheServerWrites()
+    {
+        var written = new System.Buffers.ArrayBufferWriter<byte>();
+        Cdp.Server.Binary.BinaryResponseWriter.WriteSegmentChangeFrame(written, new Cdp.Server.Segments.SegmentChange(
+            42, "vip", true, Cdp.Server.Segments.SegmentChangeReason.Time, DateTimeOffset.Parse("2026-01-01T00:00:00Z").ToUnixTimeMilliseconds()));
+        Assert.Equal(Convert.ToHexString(Document.Value.Frames["push"].Bytes), Convert.ToHexString(written.WrittenSpan));
+        var header = FrameHeader.Read(written.WrittenSpan);
+        Assert.Equal((FrameHeader.PushFlag, 0u, Opcode.SegmentChange), (header.Flags, header.RequestId, header.Opcode));
+    }
 
     [Fact]
     public void GetProfileMatchesDocument()

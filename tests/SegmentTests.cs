@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Cdp.Server.Segments;
 using Cdp.Tests.Infrastructure;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
@@ -201,28 +200,29 @@ public sealed class SegmentTests
                     s = await TestServer.StartAsync(clock, dir, Settings);
                     Assert.Equal(["recent"], await SegmentsOf(s, "v1"));
                 }
-                using var subscription = s.Engine.SegmentFeed.Subscribe();
-                subscription.Add(["recent"]);
+                // A binary subscriber, as an edge app would be.
+                await using var client = await Cdp.Client.CdpClient.ConnectAsync(new Cdp.Client.CdpClientOptions { Port = s.BinaryPort });
+                await using var subscription = await client.SubscribeAsync(["recent"]);
 
-                // One millisecond before v1's visit is 7 days old: still in, nothing pushed.
+                // One millisecond before v1's visit is 7 days old: still in.
                 clock.Advance(T0.AddDays(7) - clock.GetUtcNow() - TimeSpan.FromMilliseconds(1));
                 Assert.Equal(["recent"], await SegmentsOf(s, "v1"));
-                Assert.False(subscription.Reader.TryRead(out _));
                 clock.Advance(TimeSpan.FromMilliseconds(1));
-                var exit = await subscription.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+                // The first push is the exit, stamped with that exact millisecond: nothing went out earlier.
+                var exit = await subscription.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
                 Assert.False(exit.Entered);
                 Assert.Equal("recent", exit.Segment);
-                Assert.Equal(SegmentChangeReason.Time, exit.Reason);
-                Assert.Equal(T0.AddDays(7).ToUnixTimeMilliseconds(), exit.At);
+                Assert.Equal("time", exit.Reason);
+                Assert.Equal(T0.AddDays(7), exit.At);
                 Assert.Empty(await SegmentsOf(s, "v1"));
                 Assert.Equal(["recent"], await SegmentsOf(s, "v2"));
                 Assert.Equal(1, await Count(s, "recent"));
-                Assert.False(subscription.Reader.TryRead(out _));
 
                 // v2 follows 30 hours later, to the millisecond.
                 clock.Advance(TimeSpan.FromHours(30));
-                var second = await subscription.Reader.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
-                Assert.Equal(T0.AddDays(7).AddHours(30).ToUnixTimeMilliseconds(), second.At);
+                var second = await subscription.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
+                Assert.Equal(T0.AddDays(7).AddHours(30), second.At);
+                Assert.NotEqual(exit.ProfileId, second.ProfileId);
                 Assert.Equal(0, await Count(s, "recent"));
             }
             finally

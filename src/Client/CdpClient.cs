@@ -176,6 +176,16 @@ public sealed class CdpClient : IAsyncDisposable
             await slot.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Subscribes to membership changes of <paramref name="segments"/> on a connection of its own (so
+    /// pushes never share a connection with request traffic): enter and exit changes arrive through
+    /// <see cref="SegmentSubscription.ReadAllAsync"/> as they happen. Dispose the subscription to end it.
+    /// </summary>
+    /// <exception cref="CdpException">The server refused the subscription (for example a key without the read scope).</exception>
+    /// <exception cref="CdpConnectionException">The connection could not be opened.</exception>
+    public Task<SegmentSubscription> SubscribeAsync(IEnumerable<string> segments, CancellationToken cancellationToken = default)
+        => SegmentSubscription.OpenAsync(Options, segments, cancellationToken);
+
     private static PooledBufferWriter EncodeFrame<TState>(Opcode opcode, TState state, BodyWriter<TState> writeBody)
     {
         var frame = new PooledBufferWriter();

@@ -30,8 +30,8 @@ public static class FrameDecoder
         header = FrameHeader.Read(buffer);
         if (header.BodyLength < 0 || header.BodyLength > MaxResponseBodyLength)
             throw new InvalidDataException($"Response frame announces a body of {(uint)header.BodyLength} bytes; the stream is out of step.");
-        if (header.Flags != 0)
-            throw new InvalidDataException($"Response frame has reserved flags 0x{header.Flags:x4} set; protocol v1 requires 0.");
+        if (header.Flags != 0 && header.Flags != FrameHeader.PushFlag)
+            throw new InvalidDataException($"Response frame has reserved flags 0x{header.Flags:x4} set; protocol v1 allows only the push flag.");
         frameLength = FrameHeader.Size + header.BodyLength;
         return buffer.Length >= frameLength;
     }

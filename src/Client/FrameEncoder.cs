@@ -22,6 +22,20 @@ public static class FrameEncoder
     /// <summary>Encodes a Ping frame (empty body).</summary>
     public static byte[] EncodePing(uint requestId) => EncodeFrame(Opcode.Ping, requestId, ReadOnlySpan<byte>.Empty);
 
+    /// <summary>Encodes a Subscribe (or, with <paramref name="opcode"/>, Unsubscribe) frame: <c>{"segments": [...]}</c>.</summary>
+    public static byte[] EncodeSubscribe(uint requestId, IReadOnlyList<string> segments, Opcode opcode = Opcode.Subscribe)
+        => EncodeFrame(opcode, requestId, segments, WriteSegments);
+
+    /// <summary>Writes a Subscribe/Unsubscribe body.</summary>
+    internal static void WriteSegments(ref MessagePack.MessagePackWriter w, IReadOnlyList<string> segments)
+    {
+        w.WriteMapHeader(1);
+        w.WriteString("segments"u8);
+        w.WriteArrayHeader(segments.Count);
+        foreach (var s in segments)
+            ValueEncoder.WriteString(ref w, s, "segments");
+    }
+
     /// <summary>Encodes an Identify frame.</summary>
     /// <exception cref="ArgumentException">A value cannot be encoded or breaks a limit.</exception>
     public static byte[] EncodeIdentify(uint requestId, IdentifyRequest request)

@@ -319,8 +319,19 @@ internal sealed class MultiplexedConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Receives the body of every push frame (segment changes); set before subscribing. Pushes are never matched to requests.</summary>
+    public Action<ReadOnlyMemory<byte>>? PushReceived { get; set; }
+
+    /// <summary>Told once, with the reason, when the connection closes.</summary>
+    public Action<Exception>? Closed { get; set; }
+
     private void Dispatch(in FrameHeader header, ReadOnlySpan<byte> body)
     {
+        if ((header.Flags & FrameHeader.PushFlag) != 0)
+        {
+            PushReceived?.Invoke(body.ToArray());
+            return;
+        }
         // Absent: the request timed out or was canceled and its slot freed; the late answer has nobody to go to.
         if (!inFlight.TryRemove(header.RequestId, out PendingRequest? request))
             return;
@@ -352,6 +363,7 @@ internal sealed class MultiplexedConnection : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref closed, 1) != 0)
             return;
+        Closed?.Invoke(new CdpConnectionException(reason, cause));
         timeoutSweep?.Dispose();
         try
         {

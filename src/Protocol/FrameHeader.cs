@@ -11,6 +11,12 @@ public readonly record struct FrameHeader(int BodyLength, Opcode Opcode, Status 
     /// <summary>Size of the header on the wire.</summary>
     public const int Size = 12;
 
+    /// <summary>
+    /// The only flag of version 1: set on frames the server pushes unasked (requestId 0), never on
+    /// requests or responses, so a client tells a push from a response by the header alone.
+    /// </summary>
+    public const ushort PushFlag = 0x0001;
+
     /// <summary>Protocol version spoken by this library.</summary>
     public const int ProtocolVersion = 1;
 

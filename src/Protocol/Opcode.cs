@@ -18,4 +18,10 @@ public enum Opcode : byte
     Track = 0x11,
     /// <summary>Read a profile by any of its identifiers.</summary>
     GetProfile = 0x20,
+    /// <summary>Receive pushes of the chosen segments' membership changes on this connection.</summary>
+    Subscribe = 0x30,
+    /// <summary>Stop receiving pushes of the chosen segments.</summary>
+    Unsubscribe = 0x31,
+    /// <summary>Server push: a profile entered or left a subscribed segment (flags carry <see cref="FrameHeader.PushFlag"/>).</summary>
+    SegmentChange = 0x32,
 }

@@ -1,5 +1,6 @@
 using Cdp.Server.Engine;
 using Cdp.Server.Journal;
+using System.IO.Pipelines;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -23,6 +24,9 @@ public sealed class BinaryConnectionHandler(ProfileEngine engine, IHostApplicati
         var input = connection.Transport.Input;
         var output = connection.Transport.Output;
         BinarySession? session = null;
+        // Only once the connection subscribes to segments: pushes and replies then share the output.
+        SemaphoreSlim? writeLock = null;
+        Task? pushLoop = null;
         using var stopping = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed, lifetime.ApplicationStopping);
         try
         {
@@ -31,15 +35,43 @@ public sealed class BinaryConnectionHandler(ProfileEngine engine, IHostApplicati
             {
                 var result = await input.ReadAsync(stopping.Token);
                 var buffer = result.Buffer;
-                var outcome = session.Consume(ref buffer, output);
-                if (session.CommitAddress >= 0)
+                if (writeLock is not null)
+                    await writeLock.WaitAsync(connection.ConnectionClosed);
+                ConsumeResult outcome;
+                FlushResult flush;
+                try
                 {
-                    // Acknowledge only what is durable; if the journal fails, the replies are never sent.
-                    await engine.Journal.WaitForCommitAsync(session.CommitAddress, connection.ConnectionClosed);
-                    session.ClearCommitAddress();
+                    outcome = session.Consume(ref buffer, output);
+                    if (session.CommitAddress >= 0)
+                    {
+                        // Acknowledge only what is durable; if the journal fails, the replies are never sent.
+                        await engine.Journal.WaitForCommitAsync(session.CommitAddress, connection.ConnectionClosed);
+                        session.ClearCommitAddress();
+                    }
+                    // FlushAsync waits while the client is not reading: that is the backpressure.
+                    flush = await output.FlushAsync(connection.ConnectionClosed);
                 }
-                // FlushAsync waits while the client is not reading: that is the backpressure.
-                var flush = await output.FlushAsync(connection.ConnectionClosed);
+                finally
+                {
+                    writeLock?.Release();
+                }
+                // After the Subscribe reply is flushed, so that it comes before the first push.
+                if (session.TakeNewSubscription() is { } subscription)
+                {
+                    var gate = writeLock ??= new SemaphoreSlim(1, 1);
+                    pushLoop = SegmentPushLoop.RunAsync(subscription, async bytes =>
+                    {
+                        await gate.WaitAsync(connection.ConnectionClosed);
+                        try
+                        {
+                            await output.WriteAsync(bytes, connection.ConnectionClosed);
+                        }
+                        finally
+                        {
+                            gate.Release();
+                        }
+                    }, logger, connection.ConnectionClosed);
+                }
                 // With frames left unprocessed, mark nothing more as examined so the next read returns at once.
                 input.AdvanceTo(buffer.Start, outcome == ConsumeResult.OutputFull ? buffer.Start : buffer.End);
                 if (outcome == ConsumeResult.Close || flush.IsCompleted)
@@ -72,6 +104,8 @@ public sealed class BinaryConnectionHandler(ProfileEngine engine, IHostApplicati
         finally
         {
             session?.Dispose();
+            if (pushLoop is not null)
+                await pushLoop;
             await input.CompleteAsync();
             await output.CompleteAsync();
         }

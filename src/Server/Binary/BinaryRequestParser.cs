@@ -199,6 +199,40 @@ public static class BinaryRequestParser
         return new GetProfileQuery { Type = type, Value = value, Purpose = purpose, Fields = fields, HasFields = sawFields };
     }
 
+    /// <summary>Most segments one Subscribe or Unsubscribe names.</summary>
+    public const int MaxSubscribeSegments = 256;
+
+    /// <summary>Parses a Subscribe or Unsubscribe body, <c>{"segments": [str, ...]}</c> (1-256 names).</summary>
+    public static List<string> ParseSegments(ReadOnlyMemory<byte> body)
+    {
+        var reader = Start(body, out int count);
+        List<string>? names = null;
+        for (int i = 0; i < count; i++)
+        {
+            var key = ReadUtf8(ref reader, "body", ProtocolLimits.MaxNameBytes);
+            if (!key.SequenceEqual("segments"u8))
+                throw Unknown(key);
+            if (names is not null)
+                throw Duplicate("segments");
+            if (reader.NextMessagePackType != MessagePackType.Array)
+                throw EngineException.BadRequest(ErrorCode.WrongType, "segments must be an array of segment names.", "segments");
+            int n = reader.ReadArrayHeader();
+            if (n == 0)
+                throw EngineException.BadRequest(ErrorCode.Missing, "segments must name at least one segment.", "segments");
+            if (n > MaxSubscribeSegments)
+                throw EngineException.BadRequest(ErrorCode.TooMany, $"at most {MaxSubscribeSegments} segments per request, not {n}.", "segments");
+            names = new List<string>(n);
+            for (int j = 0; j < n; j++)
+            {
+                if (reader.NextMessagePackType != MessagePackType.String)
+                    throw EngineException.BadRequest(ErrorCode.WrongType, $"segments[{j}] must be a string.", $"segments[{j}]");
+                names.Add(System.Text.Encoding.UTF8.GetString(ReadUtf8(ref reader, $"segments[{j}]", ProtocolLimits.MaxNameBytes)));
+            }
+        }
+        End(ref reader);
+        return names ?? throw EngineException.BadRequest(ErrorCode.Missing, "segments is required.", "segments");
+    }
+
     /// <summary>Reads and checks a string, returning it as a slice of the body (which outlives the reader).</summary>
     static ReadOnlySpan<byte> Slice(ReadOnlyMemory<byte> body, scoped ref MessagePackReader reader, string field, int maxBytes)
     {

@@ -72,6 +72,69 @@ public static class BinaryResponseWriter
         w.Flush();
     }
 
+    /// <summary>Writes the Subscribe/Unsubscribe reply: every segment the connection now receives.</summary>
+    public static void WriteSegments(IBufferWriter<byte> output, IReadOnlyList<string> segments)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteMapHeader(1);
+        w.WriteString("segments"u8);
+        w.WriteArrayHeader(segments.Count);
+        foreach (var s in segments)
+            w.Write(s);
+        w.Flush();
+    }
+
+    /// <summary>Writes one SegmentChange push frame (header with the push flag, request id 0, and body).</summary>
+    public static void WriteSegmentChangeFrame(System.Buffers.ArrayBufferWriter<byte> output, in Cdp.Server.Segments.SegmentChange change)
+    {
+        int start = output.WrittenCount;
+        output.GetSpan(FrameHeader.Size);
+        output.Advance(FrameHeader.Size);
+        var w = new MessagePackWriter(output);
+        w.WriteMapHeader(5);
+        w.WriteString("profile"u8);
+        w.Write(change.ProfileId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        w.WriteString("segment"u8);
+        w.Write(change.Segment);
+        w.WriteString("entered"u8);
+        w.Write(change.Entered);
+        w.WriteString("reason"u8);
+        w.WriteString(change.Reason switch
+        {
+            Cdp.Server.Segments.SegmentChangeReason.Write => "write"u8,
+            Cdp.Server.Segments.SegmentChangeReason.Time => "time"u8,
+            Cdp.Server.Segments.SegmentChangeReason.Backfill => "backfill"u8,
+            Cdp.Server.Segments.SegmentChangeReason.Merge => "merge"u8,
+            Cdp.Server.Segments.SegmentChangeReason.Unmerge => "unmerge"u8,
+            _ => "segment_deleted"u8,
+        });
+        w.WriteString("at"u8);
+        Cdp.Server.Profiles.TraitValueCodec.WriteTimestamp(ref w, change.At);
+        w.Flush();
+        PatchPushHeader(output, start);
+    }
+
+    /// <summary>Writes the final push of a subscription the server cut off: <c>{"overflow": true}</c>.</summary>
+    public static void WriteOverflowFrame(System.Buffers.ArrayBufferWriter<byte> output)
+    {
+        int start = output.WrittenCount;
+        output.GetSpan(FrameHeader.Size);
+        output.Advance(FrameHeader.Size);
+        var w = new MessagePackWriter(output);
+        w.WriteMapHeader(1);
+        w.WriteString("overflow"u8);
+        w.Write(true);
+        w.Flush();
+        PatchPushHeader(output, start);
+    }
+
+    static void PatchPushHeader(System.Buffers.ArrayBufferWriter<byte> output, int start)
+    {
+        // ArrayBufferWriter's written memory is contiguous, so the header can be written after the body.
+        var written = System.Runtime.InteropServices.MemoryMarshal.AsMemory(output.WrittenMemory).Span;
+        new FrameHeader(output.WrittenCount - start - FrameHeader.Size, Opcode.SegmentChange, Status.Ok, FrameHeader.PushFlag, 0).Write(written[start..]);
+    }
+
     /// <summary>Writes an error body.</summary>
     public static void WriteError(IBufferWriter<byte> output, string code, string message, string? field)
     {

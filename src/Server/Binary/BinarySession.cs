@@ -43,6 +43,22 @@ public sealed class BinarySession : IDisposable
     Cdp.Server.Access.ApiKey? key;
     // Set by a request whose reply must be the connection's last (a refused Auth).
     bool closeAfterReply;
+    Cdp.Server.Segments.SegmentSubscription? subscription;
+
+    /// <summary>
+    /// A subscription made by the frames just consumed that nothing pushes yet: the host starts a
+    /// <see cref="SegmentPushLoop"/> for it after sending the replies (so the Subscribe reply comes
+    /// before the first push) and calls <see cref="TakeNewSubscription"/>.
+    /// </summary>
+    public Cdp.Server.Segments.SegmentSubscription? NewSubscription { get; private set; }
+
+    /// <summary>Hands <see cref="NewSubscription"/> to the host.</summary>
+    public Cdp.Server.Segments.SegmentSubscription? TakeNewSubscription()
+    {
+        var s = NewSubscription;
+        NewSubscription = null;
+        return s;
+    }
 
     /// <summary>Creates the session and its engine session (one FASTER session per connection).</summary>
     public BinarySession(ProfileEngine engine, ILogger logger)
@@ -169,6 +185,27 @@ public sealed class BinarySession : IDisposable
                     key = found;
                     BinaryResponseWriter.WriteAuth(body, found);
                     break;
+                case Opcode.Subscribe:
+                {
+                    var names = BinaryRequestParser.ParseSegments(requestBody);
+                    // One subscription per connection; one the server cut off is replaced.
+                    if (subscription is null || subscription.Closed)
+                    {
+                        subscription?.Dispose();
+                        subscription = engine.SegmentFeed.Subscribe();
+                        NewSubscription = subscription;
+                    }
+                    subscription.Add(names);
+                    BinaryResponseWriter.WriteSegments(body, subscription.Segments);
+                    break;
+                }
+                case Opcode.Unsubscribe:
+                {
+                    var names = BinaryRequestParser.ParseSegments(requestBody);
+                    subscription?.Remove(names);
+                    BinaryResponseWriter.WriteSegments(body, subscription?.Segments ?? []);
+                    break;
+                }
                 case Opcode.Hello:
                     int version = BinaryRequestParser.ParseHello(requestBody);
                     if (version != FrameHeader.ProtocolVersion)
@@ -236,7 +273,7 @@ public sealed class BinarySession : IDisposable
     static Cdp.Server.Access.AccessScope ScopeOf(Opcode opcode) => opcode switch
     {
         Opcode.Identify or Opcode.Track => Cdp.Server.Access.AccessScope.Write,
-        Opcode.GetProfile => Cdp.Server.Access.AccessScope.Read,
+        Opcode.GetProfile or Opcode.Subscribe or Opcode.Unsubscribe => Cdp.Server.Access.AccessScope.Read,
         _ => Cdp.Server.Access.AccessScope.None,
     };
 
@@ -259,5 +296,9 @@ public sealed class BinarySession : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => storage?.Dispose();
+    public void Dispose()
+    {
+        subscription?.Dispose();
+        storage?.Dispose();
+    }
 }

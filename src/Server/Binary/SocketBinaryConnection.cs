@@ -49,6 +49,9 @@ sealed class SocketBinaryConnection
     const int MaxBatchesInARow = 4;
 
     byte[] receiveBuffer;
+    // Only once the connection subscribes to segments: pushes and replies then share the socket.
+    SemaphoreSlim? sendLock;
+    Task? pushLoop;
     int received;
     int batchesInARow;
     int consumed;
@@ -135,8 +138,11 @@ sealed class SocketBinaryConnection
         }
         finally
         {
+            // Ends the subscription, and with it the push loop (its send fails once the socket is closed).
             session?.Dispose();
             Close();
+            if (pushLoop is not null)
+                await pushLoop;
             ReturnBuffers();
         }
     }
@@ -162,13 +168,35 @@ sealed class SocketBinaryConnection
             }
             if (replies.WrittenCount > 0)
             {
-                await SendAllAsync(replies.WrittenMemory);
+                if (sendLock is null)
+                    await SendAllAsync(replies.WrittenMemory);
+                else
+                    await SendLockedAsync(replies.WrittenMemory);
                 replies.Reset();
+            }
+            // After the Subscribe reply is out, so that it comes before the first push.
+            if (session.TakeNewSubscription() is { } subscription)
+            {
+                sendLock ??= new SemaphoreSlim(1, 1);
+                pushLoop = SegmentPushLoop.RunAsync(subscription, SendLockedAsync, logger, aborted);
             }
             if (outcome == ConsumeResult.Close)
                 return false;
             if (outcome == ConsumeResult.NeedMoreData)
                 return true;
+        }
+    }
+
+    async ValueTask SendLockedAsync(ReadOnlyMemory<byte> bytes)
+    {
+        await sendLock!.WaitAsync(aborted);
+        try
+        {
+            await SendAllAsync(bytes);
+        }
+        finally
+        {
+            sendLock.Release();
         }
     }
 

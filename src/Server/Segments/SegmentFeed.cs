@@ -70,6 +70,9 @@ public sealed class SegmentSubscription : IDisposable
     /// <summary>Changes of the chosen segments, in the order they were made per profile.</summary>
     public ChannelReader<SegmentChange> Reader => queue.Reader;
 
+    /// <summary>True once the subscription ended (disposed or overflowed).</summary>
+    public bool Closed => Volatile.Read(ref closed) != 0;
+
     /// <summary>True once the subscriber fell too far behind; its queue then ends.</summary>
     public bool Overflowed { get; private set; }
 
