@@ -30,6 +30,15 @@ public sealed record CdpClientOptions
     /// <summary>Sent in Hello so server logs can tell clients apart; null leaves it out.</summary>
     public string? ClientName { get; set; } = "Cdp.Client";
 
+    /// <summary>Speak TLS (the server has <c>Cdp:Tls</c> configured).</summary>
+    public bool UseTls { get; set; }
+
+    /// <summary>The name the server's certificate must carry; default <see cref="Host"/>.</summary>
+    public string? TlsHost { get; set; }
+
+    /// <summary>Checks the server's certificate instead of the system's trust store (a private CA, a pinned certificate).</summary>
+    public System.Net.Security.RemoteCertificateValidationCallback? RemoteCertificateValidation { get; set; }
+
     /// <summary>API key presented (Auth) right after Hello on every connection; null for a server without keys.</summary>
     public string? ApiKey { get; set; }
 

@@ -22,6 +22,8 @@ internal sealed class MultiplexedConnection : IAsyncDisposable
     private const int SendBatchSize = 64 * 1024;
 
     private readonly Socket socket;
+    // Set when the connection speaks TLS: then every byte goes through it instead of the socket.
+    private readonly System.Net.Security.SslStream? tls;
     private readonly string endpoint;
     private readonly TimeSpan requestTimeout;
     private readonly long requestTimeoutTicks;
@@ -34,9 +36,10 @@ internal sealed class MultiplexedConnection : IAsyncDisposable
     private int flushing;
     private int closed;
 
-    private MultiplexedConnection(Socket socket, string endpoint, TimeSpan requestTimeout)
+    private MultiplexedConnection(Socket socket, System.Net.Security.SslStream? tls, string endpoint, TimeSpan requestTimeout)
     {
         this.socket = socket;
+        this.tls = tls;
         this.endpoint = endpoint;
         this.requestTimeout = requestTimeout;
         requestTimeoutTicks = requestTimeout == Timeout.InfiniteTimeSpan
@@ -79,7 +82,25 @@ internal sealed class MultiplexedConnection : IAsyncDisposable
         try
         {
             await socket.ConnectAsync(options.Host, options.Port, connectCancellation.Token).ConfigureAwait(false);
-            connection = new MultiplexedConnection(socket, endpoint, options.RequestTimeout);
+            System.Net.Security.SslStream? tls = null;
+            if (options.UseTls)
+            {
+                tls = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+                try
+                {
+                    await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+                    {
+                        TargetHost = options.TlsHost ?? options.Host,
+                        RemoteCertificateValidationCallback = options.RemoteCertificateValidation,
+                    }, connectCancellation.Token).ConfigureAwait(false);
+                }
+                catch (System.Security.Authentication.AuthenticationException e)
+                {
+                    await tls.DisposeAsync().ConfigureAwait(false);
+                    throw new CdpConnectionException($"The TLS handshake with {endpoint} failed: {e.Message}", e);
+                }
+            }
+            connection = new MultiplexedConnection(socket, tls, endpoint, options.RequestTimeout);
 
             var frame = new PooledBufferWriter(64);
             FrameEncoder.WriteFrame(frame, Opcode.Hello, 0, options.ClientName,
@@ -245,6 +266,11 @@ internal sealed class MultiplexedConnection : IAsyncDisposable
     {
         while (!data.IsEmpty)
         {
+            if (tls is not null)
+            {
+                await tls.WriteAsync(data).ConfigureAwait(false);
+                return;
+            }
             int sent = await socket.SendAsync(data, SocketFlags.None).ConfigureAwait(false);
             data = data[sent..];
         }
@@ -258,7 +284,9 @@ internal sealed class MultiplexedConnection : IAsyncDisposable
         {
             while (true)
             {
-                int received = await socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None).ConfigureAwait(false);
+                int received = tls is not null
+                    ? await tls.ReadAsync(buffer.AsMemory(end)).ConfigureAwait(false)
+                    : await socket.ReceiveAsync(buffer.AsMemory(end), SocketFlags.None).ConfigureAwait(false);
                 if (received == 0)
                 {
                     Close(end > start
@@ -376,6 +404,7 @@ internal sealed class MultiplexedConnection : IAsyncDisposable
         catch (ObjectDisposedException)
         {
         }
+        tls?.Dispose();
         socket.Dispose();
 
         foreach (KeyValuePair<uint, PendingRequest> entry in inFlight)

@@ -47,6 +47,9 @@ public sealed class CdpOptions
     /// <summary>Values derived at read time by name (days since a timestamp).</summary>
     public Dictionary<string, DerivedTraitOptions> DerivedTraits { get; set; } = new(StringComparer.Ordinal);
 
+    /// <summary>TLS for both listeners (docs/consent.md).</summary>
+    public TlsOptions Tls { get; set; } = new();
+
     /// <summary>API keys by name: hash, scopes, purposes, rate limit (docs/consent.md). None: every request is allowed and the server binds to loopback only.</summary>
     public Dictionary<string, Cdp.Server.Access.ApiKeyOptions> ApiKeys { get; set; } = new(StringComparer.Ordinal);
 
@@ -78,6 +81,22 @@ public sealed class CdpOptions
         Check(Journal.PageBytes >= 2L * MaxFrameBodyBytes,
             $"Journal:PageBytes ({Journal.PageBytes}) must be at least twice MaxFrameBodyBytes ({MaxFrameBodyBytes}) so that every accepted write fits in the journal.");
     }
+}
+
+/// <summary>
+/// TLS: with a certificate, HTTP is served as HTTPS and the binary protocol over TLS (on a Kestrel
+/// listener, whatever <see cref="CdpOptions.BinaryTransport"/> says: the lean socket loop speaks plain TCP only).
+/// </summary>
+public sealed class TlsOptions
+{
+    /// <summary>A PKCS#12 (.pfx) file holding the certificate and its private key; empty for no TLS.</summary>
+    public string CertificatePath { get; set; } = "";
+
+    /// <summary>The file's password, if any.</summary>
+    public string? CertificatePassword { get; set; }
+
+    /// <summary>Whether TLS is configured.</summary>
+    public bool Enabled => CertificatePath.Length > 0;
 }
 
 /// <summary>Sizes of the FASTER key-value store. All sizes in bytes and powers of two where noted.</summary>

@@ -83,15 +83,38 @@ public sealed class CdpServer : IAsyncDisposable
         if (openAccess && !IPAddress.IsLoopback(bind))
             bind = bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? IPAddress.IPv6Loopback : IPAddress.Loopback;
         ListenOptions? httpListen = null, binaryListen = null;
+        System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null;
+        if (options.Tls.Enabled)
+        {
+            try
+            {
+                certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(options.Tls.CertificatePath, options.Tls.CertificatePassword);
+            }
+            catch (Exception e) when (e is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+            {
+                throw new InvalidOperationException($"Configuration error: Tls:CertificatePath '{options.Tls.CertificatePath}' cannot be loaded: {e.Message}", e);
+            }
+            if (!certificate.HasPrivateKey)
+                throw new InvalidOperationException($"Configuration error: Tls:CertificatePath '{options.Tls.CertificatePath}' holds no private key.");
+        }
+        // The socket loop speaks plain TCP; TLS needs Kestrel's connection pipeline.
+        bool binaryOnKestrel = options.BinaryTransport == "kestrel" || certificate is not null;
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = options.MaxFrameBodyBytes;
             k.AddServerHeader = false;
-            k.Listen(bind, options.HttpPort, l => httpListen = l);
-            if (options.BinaryTransport == "kestrel")
+            k.Listen(bind, options.HttpPort, l =>
+            {
+                httpListen = l;
+                if (certificate is not null)
+                    l.UseHttps(certificate);
+            });
+            if (binaryOnKestrel)
                 k.Listen(bind, options.BinaryPort, l =>
                 {
                     binaryListen = l;
+                    if (certificate is not null)
+                        l.UseHttps(certificate);
                     l.UseConnectionHandler<BinaryConnectionHandler>();
                 });
         });
@@ -118,7 +141,7 @@ public sealed class CdpServer : IAsyncDisposable
         Cdp.Server.Http.ConsentEndpoints.Map(app);
         await app.StartAsync();
         SocketBinaryListener? socketListener = null;
-        if (options.BinaryTransport == "socket")
+        if (!binaryOnKestrel)
         {
             try
             {
@@ -145,8 +168,8 @@ public sealed class CdpServer : IAsyncDisposable
                 bind, IPAddress.IsLoopback(IPAddress.Parse(options.BindAddress)) ? "" : $" (BindAddress {options.BindAddress} is ignored)");
         else
             log.LogInformation("API keys configured: {Keys}.", string.Join(", ", engine.Access.Names));
-        log.LogInformation("Cdp HTTP listening on http://{Address}:{Port}", bind, server.HttpPort);
-        log.LogInformation("Cdp binary protocol listening on {Address}:{Port}", bind, server.BinaryPort);
+        log.LogInformation("Cdp HTTP listening on {Scheme}://{Address}:{Port}", certificate is null ? "http" : "https", bind, server.HttpPort);
+        log.LogInformation("Cdp binary protocol listening on {Address}:{Port}{Tls}", bind, server.BinaryPort, certificate is null ? "" : " (TLS)");
         return server;
     }
 
