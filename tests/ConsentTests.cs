@@ -145,6 +145,23 @@ public sealed class ConsentTests
         using (var r = await s.Http.GetAsync("/v1/profiles/user_id/nobody?purpose=service"))
             Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
         Assert.Equal("missing_field", (await Assert.ThrowsAsync<CdpException>(() => client.GetProfileAsync("user_id", "u-granted"))).Code);
+
+        // Exports too: only people who consented to the purpose, with only its fields.
+        foreach (var path in new[] { "/v1/segments/de/export", "/v1/export" })
+        {
+            var lines = (await s.Http.GetStringAsync($"{path}?purpose=marketing")).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(l => JsonDocument.Parse(l).RootElement).ToList();
+            var only = Assert.Single(lines);
+            Assert.Equal(["email"], Keys(only, "identifiers"));
+            Assert.Equal(["country", "first_name"], Keys(only, "traits"));
+            Assert.Equal(["orders_30d"], Keys(only, "computed"));
+            var csv = (await s.Http.GetStringAsync($"{path}?purpose=marketing&format=csv")).Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(2, csv.Length);
+            Assert.Equal("id,email,traits.country,traits.first_name,computed.orders_30d,createdAt,updatedAt", csv[0]);
+            Assert.Equal(4, (await s.Http.GetStringAsync($"{path}?purpose=service")).Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+            using var none = await s.Http.GetAsync(path);
+            Assert.Equal(HttpStatusCode.BadRequest, none.StatusCode);
+        }
         Assert.Equal("unknown_purpose", (await Assert.ThrowsAsync<CdpException>(() => client.GetProfileAsync("user_id", "u-granted", "sales"))).Code);
     }
 

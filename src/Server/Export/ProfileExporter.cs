@@ -45,8 +45,24 @@ public static class ProfileExporter
         }
     }
 
+    /// <summary>
+    /// Whether a profile goes into an export for <paramref name="purpose"/>: not when the purpose needs
+    /// consent the person has not given (the person is left out, as a read would refuse them); when it
+    /// does, the view is limited to what the purpose may see.
+    /// </summary>
+    static bool Admit(ProfileView view, Cdp.Server.Consent.PurposePolicy? purpose)
+    {
+        if (purpose is null)
+            return true;
+        if (purpose.RequiresConsent && !view.HasConsent(purpose.ConsentId))
+            return false;
+        view.SetPurpose(purpose);
+        return true;
+    }
+
     /// <summary>Writes NDJSON (every profile, or a segment's <paramref name="members"/>).</summary>
-    public static async Task WriteNdjsonAsync(ProfileEngine engine, PipeWriter output, CancellationToken cancellationToken, SegmentMembers? members = null)
+    public static async Task WriteNdjsonAsync(ProfileEngine engine, PipeWriter output, CancellationToken cancellationToken, SegmentMembers? members = null,
+        Cdp.Server.Consent.PurposePolicy? purpose = null)
     {
         ulong last = engine.LastMasterId;
         var session = await engine.RentAsync(cancellationToken);
@@ -55,9 +71,10 @@ public static class ProfileExporter
             foreach (ulong id in Ids(last, members))
             {
                 var view = session.GetProfileById(id);
-                if (view is null)
+                if (view is null || !Admit(view, purpose))
                     continue;
-                ProfileJsonWriter.Write(output, view, conflicts: session.ReadConflicts(id));
+                // Conflicts name identifiers held by other people: only an export for no purpose shows them.
+                ProfileJsonWriter.Write(output, view, conflicts: purpose is null ? session.ReadConflicts(id) : null);
                 output.Write("\n"u8);
                 if (!await FlushWhenFullAsync(output, cancellationToken))
                     return;
@@ -76,7 +93,8 @@ public static class ProfileExporter
     /// Trait columns are <paramref name="fields"/>, or every trait some profile has (found by a
     /// first pass over the profiles, which keeps only a bitmap of trait ids).
     /// </summary>
-    public static async Task WriteCsvAsync(ProfileEngine engine, PipeWriter output, IReadOnlyList<string>? fields, CancellationToken cancellationToken, SegmentMembers? members = null)
+    public static async Task WriteCsvAsync(ProfileEngine engine, PipeWriter output, IReadOnlyList<string>? fields, CancellationToken cancellationToken, SegmentMembers? members = null,
+        Cdp.Server.Consent.PurposePolicy? purpose = null)
     {
         ulong last = engine.LastMasterId;
         var session = await engine.RentAsync(cancellationToken);
@@ -105,7 +123,10 @@ public static class ProfileExporter
                         traitIds.Add((ushort)i);
                 traitIds.Sort((a, b) => string.CompareOrdinal(engine.Schema.GetName(a), engine.Schema.GetName(b)));
             }
-            var identifierTypes = engine.IdentifierTypes.Names.Where(n => n != Cdp.Server.Identity.IdentifierTypes.MasterId).ToArray();
+            if (purpose is not null)
+                traitIds.RemoveAll(t => !purpose.AllowsTrait(t));
+            var identifierTypes = engine.IdentifierTypes.Names.Where(n => n != Cdp.Server.Identity.IdentifierTypes.MasterId
+                && (purpose is null || (engine.IdentifierTypes.TryGetId(n, out byte t) && purpose.AllowsIdentifier(t)))).ToArray();
             var computed = engine.Computed;
 
             var header = new List<string> { "id" };
@@ -113,8 +134,13 @@ public static class ProfileExporter
             // "traits." keeps trait columns apart from identifier columns of the same name (email is
             // often both) and lets the CSV importer read an export back.
             header.AddRange(traitIds.Select(id => "traits." + engine.Schema.GetName(id)));
+            var computedColumns = new Dictionary<int, int>();
             for (int i = 0; i < computed.Count; i++)
-                header.Add("computed." + computed.NameOf(i));
+                if (purpose is null || purpose.AllowsComputed(i))
+                {
+                    computedColumns[i] = header.Count;
+                    header.Add("computed." + computed.NameOf(i));
+                }
             header.Add("createdAt");
             header.Add("updatedAt");
             WriteRow(output, header);
@@ -125,7 +151,7 @@ public static class ProfileExporter
                 column[traitIds[i]] = 1 + identifierTypes.Length + i;
             foreach (ulong id in Ids(last, members))
             {
-                if (session.GetProfileById(id) is not { } view)
+                if (session.GetProfileById(id) is not { } view || !Admit(view, purpose))
                     continue;
                 row.Clear();
                 for (int i = 0; i < header.Count; i++)
@@ -134,7 +160,10 @@ public static class ProfileExporter
                 var r = new ProfileRecordReader(view.Record);
                 while (r.NextIdentifier(out var type, out var value))
                 {
-                    int c = 1 + Array.IndexOf(identifierTypes, view.IdentifierTypeStringOf(type));
+                    int at = Array.IndexOf(identifierTypes, view.IdentifierTypeStringOf(type));
+                    if (at < 0)
+                        continue;
+                    int c = 1 + at;
                     var text = Encoding.UTF8.GetString(value);
                     row[c] = row[c].Length == 0 ? text : row[c] + "|" + text;
                 }
@@ -144,7 +173,8 @@ public static class ProfileExporter
                         row[c] = Format(t);
                 var values = view.ComputedValues;
                 while (values.Next(out var v))
-                    row[1 + identifierTypes.Length + traitIds.Count + v.NameId] = Format(v);
+                    if (computedColumns.TryGetValue(v.NameId, out int c))
+                        row[c] = Format(v);
                 row[^2] = FormatTime(view.CreatedAt);
                 row[^1] = FormatTime(view.UpdatedAt);
                 WriteRow(output, row);

@@ -25,7 +25,8 @@ public sealed class ApiKeyMiddleware(ProfileEngine engine)
         }
         var scope = ScopeOf(http.Request.Method, http.Request.Path);
         bool hasKey = TryGetKey(http.Request, out var key);
-        string? purpose = scope == AccessScope.Read && http.Request.Query.TryGetValue("purpose", out var p) ? p.ToString() : null;
+        // Any route that reads for a purpose (profile reads, member and full exports) is held to the key's purposes.
+        string? purpose = http.Request.Query.TryGetValue("purpose", out var p) ? p.ToString() : null;
         var decision = registry.Check(key, hasKey, scope, purpose);
         if (decision.Outcome == AccessOutcome.Allowed)
         {

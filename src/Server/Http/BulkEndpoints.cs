@@ -85,8 +85,18 @@ public static class BulkEndpoints
         return Results.Json(job);
     }
 
-    static async Task ExportAsync(HttpContext http, string? format, string? fields, ProfileEngine engine)
+    static async Task ExportAsync(HttpContext http, string? format, string? fields, string? purpose, ProfileEngine engine)
     {
+        Cdp.Server.Consent.PurposePolicy? policy;
+        try
+        {
+            policy = engine.Purposes.ForRead(purpose);
+        }
+        catch (EngineException e)
+        {
+            await HttpEndpoints.Problem(e).ExecuteAsync(http);
+            return;
+        }
         format ??= "ndjson";
         if (format is not ("ndjson" or "csv"))
         {
@@ -96,8 +106,8 @@ public static class BulkEndpoints
         http.Response.ContentType = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
         var projection = fields?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (format == "csv")
-            await ProfileExporter.WriteCsvAsync(engine, http.Response.BodyWriter, projection, http.RequestAborted);
+            await ProfileExporter.WriteCsvAsync(engine, http.Response.BodyWriter, projection, http.RequestAborted, purpose: policy);
         else
-            await ProfileExporter.WriteNdjsonAsync(engine, http.Response.BodyWriter, http.RequestAborted);
+            await ProfileExporter.WriteNdjsonAsync(engine, http.Response.BodyWriter, http.RequestAborted, purpose: policy);
     }
 }

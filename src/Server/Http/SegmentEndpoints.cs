@@ -131,10 +131,21 @@ public static class SegmentEndpoints
 
     /// <summary>
     /// Streams every member's profile, NDJSON (the shape of a profile read) or CSV (the columns of
-    /// <c>/v1/export</c>). <c>purpose</c> is accepted for the contract; projection by purpose comes with consent.
+    /// <c>/v1/export</c>), for a purpose: members without the consent it needs are left out, the rest
+    /// show only what it may see.
     /// </summary>
-    static async Task ExportAsync(HttpContext http, string name, string? format, string? fields, ProfileEngine engine)
+    static async Task ExportAsync(HttpContext http, string name, string? format, string? fields, string? purpose, ProfileEngine engine)
     {
+        Cdp.Server.Consent.PurposePolicy? policy;
+        try
+        {
+            policy = engine.Purposes.ForRead(purpose);
+        }
+        catch (EngineException e)
+        {
+            await HttpEndpoints.Problem(e).ExecuteAsync(http);
+            return;
+        }
         if (!engine.Segments.Current.ByName.TryGetValue(name, out var segment))
         {
             await NoSegment(name).ExecuteAsync(http);
@@ -149,9 +160,9 @@ public static class SegmentEndpoints
         http.Response.ContentType = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
         var projection = fields?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (format == "csv")
-            await Cdp.Server.Export.ProfileExporter.WriteCsvAsync(engine, http.Response.BodyWriter, projection, http.RequestAborted, segment.Members);
+            await Cdp.Server.Export.ProfileExporter.WriteCsvAsync(engine, http.Response.BodyWriter, projection, http.RequestAborted, segment.Members, policy);
         else
-            await Cdp.Server.Export.ProfileExporter.WriteNdjsonAsync(engine, http.Response.BodyWriter, http.RequestAborted, segment.Members);
+            await Cdp.Server.Export.ProfileExporter.WriteNdjsonAsync(engine, http.Response.BodyWriter, http.RequestAborted, segment.Members, policy);
     }
 
     static async Task<IResult> ProfileSegmentsAsync(HttpContext http, string type, string value, ProfileEngine engine)
