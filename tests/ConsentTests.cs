@@ -203,6 +203,16 @@ public sealed class ConsentTests
             Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         using var now = await s.Http.GetAsync("/v1/profiles/user_id/u1?purpose=analytics");
         Assert.Equal(HttpStatusCode.OK, now.StatusCode);
+
+        // The binary protocol states consent on an Identify; an unknown purpose or a non-boolean changes nothing.
+        await using var client = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort });
+        await client.IdentifyAsync(new IdentifyRequest { Identifiers = new Dictionary<string, string> { ["user_id"] = "b1" }, Consent = new Dictionary<string, bool> { ["analytics"] = true }, Source = "app" });
+        Assert.NotNull(await client.GetProfileAsync("user_id", "b1", "analytics"));
+        Assert.Equal(Status.Forbidden, (await Assert.ThrowsAsync<CdpException>(() => client.GetProfileAsync("user_id", "b1", "marketing"))).Status);
+        long journal = s.Engine.Journal.TailAddress;
+        var refused = await Assert.ThrowsAsync<CdpException>(() => client.IdentifyAsync(new IdentifyRequest { Identifiers = new Dictionary<string, string> { ["user_id"] = "b1" }, Consent = new Dictionary<string, bool> { ["sales"] = true } }));
+        Assert.Equal("unknown_purpose", refused.Code);
+        Assert.Equal(journal, s.Engine.Journal.TailAddress);
     }
 
     [Fact]

@@ -16,6 +16,12 @@ public sealed class IdentifyRequest
     /// </summary>
     public IDictionary<string, object?>? Traits { get; set; }
 
+    /// <summary>
+    /// Consent per purpose (<c>marketing</c> → true/false) stated by this write, with its source and time.
+    /// An Identify with only identifiers and consent records consent and nothing else.
+    /// </summary>
+    public IDictionary<string, bool>? Consent { get; set; }
+
     /// <summary>When the source observed this; the server uses its receive time when absent. Traits keep the value with the latest timestamp.</summary>
     public DateTimeOffset? Timestamp { get; set; }
 

@@ -59,13 +59,23 @@ public static class RequestEncoder
         if (request.Identifiers is null)
             throw new ArgumentException("Identifiers are required.", nameof(request));
 
-        writer.WriteMapHeader(1 + Count(request.Traits) + Count(request.Timestamp) + Count(request.MessageId) + Count(request.Source));
+        writer.WriteMapHeader(1 + Count(request.Traits) + Count(request.Consent) + Count(request.Timestamp) + Count(request.MessageId) + Count(request.Source));
         writer.WriteString("identifiers"u8);
         ValueEncoder.WriteStringMap(ref writer, request.Identifiers, "identifiers");
         if (request.Traits is not null)
         {
             writer.WriteString("traits"u8);
             ValueEncoder.WriteMap(ref writer, request.Traits, "traits", level: 2);
+        }
+        if (request.Consent is not null)
+        {
+            writer.WriteString("consent"u8);
+            writer.WriteMapHeader(request.Consent.Count);
+            foreach (var (purpose, granted) in request.Consent)
+            {
+                ValueEncoder.WriteString(ref writer, purpose, "consent");
+                writer.Write(granted);
+            }
         }
         WriteTimestampAndMessageId(ref writer, request.Timestamp, request.MessageId);
         WriteSource(ref writer, request.Source);

@@ -116,6 +116,22 @@ public static class BinaryRequestParser
                     throw Duplicate("event");
                 command.Event = ReadString(ref reader, "event", ProtocolLimits.MaxNameBytes);
             }
+            else if (key.SequenceEqual("consent"u8))
+            {
+                // Consent per purpose, as PUT .../consent states it over HTTP: an Identify with only
+                // identifiers and consent is the binary consent operation.
+                if (command.Consents.Count > 0)
+                    throw Duplicate("consent");
+                int n = ReadMapHeader(ref reader, "consent");
+                for (int j = 0; j < n; j++)
+                {
+                    var purpose = ReadKey(ref reader, "consent");
+                    var field = "consent." + purpose;
+                    if (reader.NextMessagePackType != MessagePackType.Boolean)
+                        throw EngineException.BadRequest(ErrorCode.WrongType, $"{field} must be true (consented) or false (refused or withdrawn).", field);
+                    command.Consents.Add((purpose, reader.ReadBoolean(), field));
+                }
+            }
             else if (key.SequenceEqual("timestamp"u8))
             {
                 if (command.Timestamp is not null)
