@@ -250,8 +250,11 @@ public sealed class SegmentTests
                 await Identify(s, "u1", new { country = "DE" });
                 await Identify(s, "u2", new { country = "FR" });
             }
+            // The final checkpoint holds the finished backfill, and the log says so: it is not run again.
+            Assert.Contains("\"settled\":true", File.ReadAllText(Path.Combine(dir, "segments.log")));
             await using (var s = await TestServer.StartAsync(null, dir, Settings))
             {
+                Assert.False(s.Engine.Segments.Current.ByName["de"].Backfilling);
                 Assert.Equal(["de"], await SegmentsOf(s, "u1"));
                 Assert.Equal(1, await Count(s, "de"));
                 await Identify(s, "u2", new { country = "DE" });

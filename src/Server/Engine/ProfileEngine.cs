@@ -437,7 +437,7 @@ public sealed class ProfileEngine : IAsyncDisposable
         acceptingWrites = false;
         stopping.Cancel();
         // Backfills and time checks stop before the final checkpoint; a backfill cut short runs again at start.
-        Segments.Dispose();
+        Segments.Stop();
         if (checkpointLoop is not null)
             await checkpointLoop.ConfigureAwait(false);
         try

@@ -30,6 +30,7 @@ public sealed class SegmentCatalog : IDisposable
     SegmentSet current = SegmentSet.Empty;
     uint nextId = 1;
     int disposed;
+    int stopped;
 
     internal SegmentCatalog(ProfileEngine engine, IReadOnlyDictionary<string, string> configured, ILogger logger)
     {
@@ -471,10 +472,13 @@ public sealed class SegmentCatalog : IDisposable
             Rewrite();
     }
 
-    /// <summary>Stops backfills and the scheduler.</summary>
-    public void Dispose()
+    /// <summary>
+    /// Stops backfills and time checks (before the final checkpoint, which may still record settled
+    /// backfills in the log); <see cref="Dispose"/> then closes the log.
+    /// </summary>
+    public void Stop()
     {
-        if (Interlocked.Exchange(ref disposed, 1) != 0)
+        if (Interlocked.Exchange(ref stopped, 1) != 0)
             return;
         stopping.Cancel();
         Scheduler.Dispose();
@@ -486,6 +490,14 @@ public sealed class SegmentCatalog : IDisposable
         {
         }
         schedulerSession?.Dispose();
+    }
+
+    /// <summary>Stops everything and closes the log.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) != 0)
+            return;
+        Stop();
         log?.Dispose();
         stopping.Dispose();
     }

@@ -159,5 +159,7 @@ public sealed class TransitionScheduler : IDisposable
             disposed = true;
         lock (timerGate)
             timer?.Dispose();
+        // A check under way finishes (it stops at the next profile) before the caller closes its session.
+        SpinWait.SpinUntil(() => Volatile.Read(ref running) == 0, TimeSpan.FromSeconds(10));
     }
 }
