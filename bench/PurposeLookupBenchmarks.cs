@@ -43,14 +43,14 @@ public class PurposeLookupBenchmarks
         }, consentTo: WithPurpose ? "personalization" : null);
         session = new BinarySession(store.Engine, NullLogger.Instance);
         var frames = new ArrayBufferWriter<byte>();
-        Frame(frames, Opcode.Hello, 0, (ref MessagePackWriter w) => { w.WriteMapHeader(1); w.Write("version"); w.Write(1); });
+        RequestFrames.Hello(frames);
         var hello = new ReadOnlySequence<byte>(frames.WrittenMemory.ToArray());
         session.Consume(ref hello, replies);
         frames.ResetWrittenCount();
         for (int i = 0; i < BatchSize; i++)
         {
             int n = i * 7 % Profiles;
-            Frame(frames, Opcode.GetProfile, (uint)i, (ref MessagePackWriter w) =>
+            RequestFrames.Append(frames, Opcode.GetProfile, (uint)i, (ref MessagePackWriter w) =>
             {
                 w.WriteMapHeader(WithPurpose ? 3 : 2);
                 w.Write("type");
@@ -71,20 +71,6 @@ public class PurposeLookupBenchmarks
         session.Consume(ref check, replies);
         if (FrameHeader.Read(replies.WrittenSpan).Status != Status.Ok)
             throw new InvalidOperationException("the lookup was refused");
-    }
-
-    delegate void BodyWriter(ref MessagePackWriter w);
-
-    static void Frame(ArrayBufferWriter<byte> output, Opcode opcode, uint id, BodyWriter body)
-    {
-        var b = new ArrayBufferWriter<byte>();
-        var w = new MessagePackWriter(b);
-        body(ref w);
-        w.Flush();
-        var span = output.GetSpan(FrameHeader.Size + b.WrittenCount);
-        new FrameHeader(b.WrittenCount, opcode, Status.Ok, 0, id).Write(span);
-        b.WrittenSpan.CopyTo(span[FrameHeader.Size..]);
-        output.Advance(FrameHeader.Size + b.WrittenCount);
     }
 
     /// <summary>One buffer of 100 lookups.</summary>

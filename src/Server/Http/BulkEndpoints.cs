@@ -85,29 +85,34 @@ public static class BulkEndpoints
         return Results.Json(job);
     }
 
-    static async Task ExportAsync(HttpContext http, string? format, string? fields, string? purpose, ProfileEngine engine)
+    static Task ExportAsync(HttpContext http, string? format, string? fields, string? purpose, ProfileEngine engine)
+        => StreamProfilesAsync(http, engine, format, fields, purpose, members: null);
+
+    /// <summary>
+    /// Streams profiles (every one, or a segment's <paramref name="members"/>) as NDJSON or CSV for a
+    /// purpose; a bad format or purpose is answered as ProblemDetails before anything is streamed.
+    /// </summary>
+    internal static async Task StreamProfilesAsync(HttpContext http, ProfileEngine engine, string? format, string? fields, string? purpose,
+        Cdp.Server.Segments.SegmentMembers? members)
     {
         Cdp.Server.Consent.PurposePolicy? policy;
         try
         {
             policy = engine.Purposes.ForRead(purpose);
+            format ??= "ndjson";
+            if (format is not ("ndjson" or "csv"))
+                throw EngineException.BadRequest(ErrorCode.OutOfRange, $"format must be ndjson or csv, not '{format}'.", "format");
         }
         catch (EngineException e)
         {
             await HttpEndpoints.Problem(e).ExecuteAsync(http);
             return;
         }
-        format ??= "ndjson";
-        if (format is not ("ndjson" or "csv"))
-        {
-            await HttpEndpoints.Problem(EngineException.BadRequest(ErrorCode.OutOfRange, $"format must be ndjson or csv, not '{format}'.", "format")).ExecuteAsync(http);
-            return;
-        }
         http.Response.ContentType = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
         var projection = fields?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (format == "csv")
-            await ProfileExporter.WriteCsvAsync(engine, http.Response.BodyWriter, projection, http.RequestAborted, purpose: policy);
+            await ProfileExporter.WriteCsvAsync(engine, http.Response.BodyWriter, projection, http.RequestAborted, members, policy);
         else
-            await ProfileExporter.WriteNdjsonAsync(engine, http.Response.BodyWriter, http.RequestAborted, purpose: policy);
+            await ProfileExporter.WriteNdjsonAsync(engine, http.Response.BodyWriter, http.RequestAborted, members, policy);
     }
 }

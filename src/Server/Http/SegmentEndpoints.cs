@@ -136,33 +136,12 @@ public static class SegmentEndpoints
     /// </summary>
     static async Task ExportAsync(HttpContext http, string name, string? format, string? fields, string? purpose, ProfileEngine engine)
     {
-        Cdp.Server.Consent.PurposePolicy? policy;
-        try
-        {
-            policy = engine.Purposes.ForRead(purpose);
-        }
-        catch (EngineException e)
-        {
-            await HttpEndpoints.Problem(e).ExecuteAsync(http);
-            return;
-        }
         if (!engine.Segments.Current.ByName.TryGetValue(name, out var segment))
         {
             await NoSegment(name).ExecuteAsync(http);
             return;
         }
-        format ??= "ndjson";
-        if (format is not ("ndjson" or "csv"))
-        {
-            await HttpEndpoints.Problem(EngineException.BadRequest(ErrorCode.OutOfRange, $"format must be ndjson or csv, not '{format}'.", "format")).ExecuteAsync(http);
-            return;
-        }
-        http.Response.ContentType = format == "csv" ? "text/csv; charset=utf-8" : "application/x-ndjson";
-        var projection = fields?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (format == "csv")
-            await Cdp.Server.Export.ProfileExporter.WriteCsvAsync(engine, http.Response.BodyWriter, projection, http.RequestAborted, segment.Members, policy);
-        else
-            await Cdp.Server.Export.ProfileExporter.WriteNdjsonAsync(engine, http.Response.BodyWriter, http.RequestAborted, segment.Members, policy);
+        await BulkEndpoints.StreamProfilesAsync(http, engine, format, fields, purpose, segment.Members);
     }
 
     static async Task<IResult> ProfileSegmentsAsync(HttpContext http, string type, string value, ProfileEngine engine)
