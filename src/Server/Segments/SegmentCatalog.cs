@@ -380,7 +380,8 @@ public sealed class SegmentCatalog : IDisposable
                 }
                 if (line is null)
                     continue;
-                nextId = Math.Max(nextId, line.Id + 1);
+                if (line.Op != "next")
+                    nextId = Math.Max(nextId, line.Id + 1);
                 switch (line.Op)
                 {
                     case "define":
@@ -392,6 +393,10 @@ public sealed class SegmentCatalog : IDisposable
                     case "settled":
                         if (stored.TryGetValue(line.Name, out var d) && d.Id == line.Id)
                             stored[line.Name] = d with { Settled = true };
+                        break;
+                    case "next":
+                        // Ids of deleted segments are never given again (stored memberships may still name them).
+                        nextId = Math.Max(nextId, line.Id);
                         break;
                 }
             }
@@ -449,6 +454,7 @@ public sealed class SegmentCatalog : IDisposable
         using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
             using var writer = new StreamWriter(stream, new System.Text.UTF8Encoding(false));
+            writer.WriteLine(JsonSerializer.Serialize(new StoredSegment("next", nextId, "", "", 0, 0, false), Json));
             foreach (var s in Current.All.OrderBy(s => s.Id))
                 writer.WriteLine(JsonSerializer.Serialize(new StoredSegment("define", s.Id, s.Name, s.Rule, s.CreatedAt, s.UpdatedAt, s.Settled), Json));
             foreach (var s in invalidStored.Values)

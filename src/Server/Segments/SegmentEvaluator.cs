@@ -87,6 +87,14 @@ public sealed class SegmentEvaluator
         bool hadRecord = storedNext >= 0;
         if (storedNext < 0)
             storedNext = 0;
+        // A time-based check that is due but has not run (a replay evaluates writes without the checks
+        // between them; a timer can be late; a backfill can come first at start): the time-dependent
+        // rules are evaluated now too, or this evaluation would replace the due moment and lose it.
+        if (storedNext > 0 && storedNext <= now && scope is EvaluationScope.Changed or EvaluationScope.One)
+        {
+            ranks.AddRange(set.TimeDependent);
+            scope = EvaluationScope.Time;
+        }
         ranks.Sort();
         Dedupe(ranks);
         var view = session.View;
