@@ -79,6 +79,13 @@ public sealed class SegmentTests
         Assert.Equal("invalid_name", (await Json(badName)).GetProperty("code").GetString());
         using var notJson = await s.Http.PutAsync("/v1/segments/x", new StringContent("{\"rule\": 5}", System.Text.Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.BadRequest, notJson.StatusCode);
+        // A body without a length (chunked) is bounded too, before it is parsed.
+        var huge = new MemoryStream(System.Text.Encoding.UTF8.GetBytes("{\"rule\": \"" + new string('x', 200_000) + "\"}"));
+        using var chunked = new HttpRequestMessage(HttpMethod.Put, "/v1/segments/x") { Content = new StreamContent(huge) };
+        chunked.Headers.TransferEncodingChunked = true;
+        using var tooLong = await s.Http.SendAsync(chunked);
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        Assert.Equal("too_long", (await Json(tooLong)).GetProperty("code").GetString());
     }
 
     [Fact]

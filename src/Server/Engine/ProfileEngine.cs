@@ -366,12 +366,13 @@ public sealed class ProfileEngine : IAsyncDisposable
             // Every stripe is taken once before the tail is read: a write finishes its store changes
             // (including the history head it sets after its append) before it lets its stripes go,
             // so each entry below the tail is wholly in the snapshot and each one above is replayed.
-            long startedAt = NowUnixMs();
             Locks.Barrier();
             long journalAddress = Journal.TailAddress;
             var started = Time.GetTimestamp();
             // Recovery needs an index checkpoint older than the log checkpoint; the index is large and
             // changes little, so most checkpoints write only the log and reuse the last index.
+            // Backfills that finished by now wrote their last memberships before this snapshot starts.
+            long segmentStamp = Segments.CheckpointStamp;
             bool full = lastCheckpoint is null || lastCheckpoint.LogCheckpointsSinceIndex + 1 >= LogCheckpointsPerIndexCheckpoint;
             var token = full
                 ? await Store.TakeFullCheckpointAsync(cancellationToken).ConfigureAwait(false)
@@ -392,7 +393,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             metadata.Save(Store.CheckpointDir);
             lastCheckpoint = metadata;
             Store.PurgeExcept(metadata.IndexToken, metadata.LogToken);
-            Segments.OnCheckpoint(startedAt);
+            Segments.OnCheckpoint(segmentStamp);
             if (!Options.Journal.KeepHistory)
                 Journal.TruncateUntil(journalAddress);
             logger.LogInformation("{Kind} checkpoint {Token} done in {Ms:F0} ms; journal replays from {Address}.",

@@ -62,6 +62,9 @@ public static class SegmentEndpoints
     {
         if (http.Request.ContentLength > MaxBodyBytes)
             return HttpEndpoints.Problem(EngineException.BadRequest(ErrorCode.TooLong, $"a segment definition is at most {MaxBodyBytes} bytes.", "body"));
+        // A chunked body announces no length: bound what is read instead.
+        if (http.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            limit.MaxRequestBodySize = MaxBodyBytes;
         string rule;
         try
         {
@@ -79,6 +82,10 @@ public static class SegmentEndpoints
         catch (JsonException e)
         {
             return HttpEndpoints.Problem(EngineException.BadRequest(ErrorCode.Malformed, "the body is not valid JSON: " + e.Message, "body"));
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (e.StatusCode == 413)
+        {
+            return HttpEndpoints.Problem(EngineException.BadRequest(ErrorCode.TooLong, $"a segment definition is at most {MaxBodyBytes} bytes.", "body"));
         }
         try
         {

@@ -48,6 +48,9 @@ public sealed class Segment
     /// store on disk hold the backfill's results, so a segment not settled is backfilled again at start.
     /// </summary>
     public volatile bool Settled;
-    /// <summary>Engine time at which the backfill finished; 0 while it runs.</summary>
-    public long BackfillFinishedAt;
+    /// <summary>
+    /// The catalog's stamp taken when the backfill finished (after its last membership write); 0 while
+    /// it runs. A checkpoint that read a stamp at least this large before it started holds the results.
+    /// </summary>
+    public long BackfillFinishedStamp;
 }

@@ -29,6 +29,7 @@ public sealed class SegmentCatalog : IDisposable
     EngineSession? schedulerSession;
     SegmentSet current = SegmentSet.Empty;
     uint nextId = 1;
+    long stamp;
     int disposed;
     int stopped;
 
@@ -221,7 +222,7 @@ public sealed class SegmentCatalog : IDisposable
     {
         segment.Backfilling = true;
         segment.Settled = false;
-        segment.BackfillFinishedAt = 0;
+        segment.BackfillFinishedStamp = 0;
         var task = Task.Run(() => Backfill(segment));
         lock (backfills)
         {
@@ -258,7 +259,7 @@ public sealed class SegmentCatalog : IDisposable
                 }
                 Interlocked.Increment(ref segment.BackfillDone);
             }
-            segment.BackfillFinishedAt = engine.NowUnixMs();
+            segment.BackfillFinishedStamp = Interlocked.Increment(ref stamp);
             segment.Backfilling = false;
             logger.LogInformation("Segment {Name} backfilled over {Count} profiles: {Members} members.", segment.Name, last, segment.Members.Count);
         }
@@ -267,6 +268,9 @@ public sealed class SegmentCatalog : IDisposable
             logger.LogError(e, "Backfill of segment {Name} failed; it is retried at the next start.", segment.Name);
         }
     }
+
+    /// <summary>The current stamp; read by a checkpoint just before its snapshot starts.</summary>
+    internal long CheckpointStamp => Interlocked.Read(ref stamp);
 
     /// <summary>Waits for running backfills (tests and shutdown).</summary>
     public Task WaitForBackfillsAsync()
@@ -328,15 +332,16 @@ public sealed class SegmentCatalog : IDisposable
     }
 
     /// <summary>
-    /// A checkpoint that started at <paramref name="startedAt"/> completed: backfills finished before
-    /// it are in the store on disk, so they need not run again after a restart.
+    /// A checkpoint for which <see cref="CheckpointStamp"/> gave <paramref name="checkpointStamp"/> before
+    /// it started completed: backfills finished before then are in the store on disk, so they need not
+    /// run again after a restart. A stamp, not a clock: two events in one millisecond stay ordered.
     /// </summary>
-    internal void OnCheckpoint(long startedAt)
+    internal void OnCheckpoint(long checkpointStamp)
     {
         lock (defineGate)
         {
             foreach (var s in Current.All)
-                if (!s.Settled && !s.Backfilling && s.BackfillFinishedAt != 0 && s.BackfillFinishedAt <= startedAt)
+                if (!s.Settled && !s.Backfilling && s.BackfillFinishedStamp != 0 && s.BackfillFinishedStamp <= checkpointStamp)
                 {
                     Append(new StoredSegment("settled", s.Id, s.Name, "", 0, 0, true));
                     s.Settled = true;

@@ -101,11 +101,17 @@ public sealed class SegmentEvaluator
         ctx.Begin(master, session.RecordBuffer, view.Record.Length, now, computed, member);
         evaluated.Clear();
         changes.Clear();
+        int held = entries.Count;
         for (int i = 0; i < ranks.Count; i++)
         {
             var segment = set.All[ranks[i]];
             bool holds = segment.Compiled.Root.Holds(ctx);
             bool was = IndexOf(segment.Id) >= 0;
+            // At the cap a profile stays out of further segments (and rules reading them through
+            // in_segment see it out): the write is already journalled and must not fail here.
+            if (holds && !was && held >= MembershipRecord.MaxEntries)
+                holds = false;
+            held += holds == was ? 0 : holds ? 1 : -1;
             evaluated.Add((segment.Id, holds));
             if (holds == was)
                 continue;
@@ -119,20 +125,13 @@ public sealed class SegmentEvaluator
         bool dropped = DropDeleted(set);
         if (changes.Count == 0 && next == storedNext && !dropped && (hadRecord || next == 0))
             return true;
-        for (int i = 0; i < changes.Count; i++)
+        foreach (var (segment, entered) in changes)
         {
-            var (segment, entered) = changes[i];
             int at = IndexOf(segment.Id);
-            if (!entered)
-                entries.RemoveAt(at);
-            else if (entries.Count < MembershipRecord.MaxEntries)
+            if (entered)
                 entries.Insert(~at, (segment.Id, now));
             else
-            {
-                // The write is already journalled: it must not fail here. The profile stays out,
-                // and is evaluated again with its next write.
-                changes.RemoveAt(i--);
-            }
+                entries.RemoveAt(at);
         }
         session.WriteMemberships(master, next, entries);
         foreach (var (segment, entered) in changes)
