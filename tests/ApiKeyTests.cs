@@ -207,7 +207,15 @@ public sealed class ApiKeyTests
             Assert.Equal("Bo", (await reader.GetProfileAsync("user_id", "b1", "analytics"))!.Traits["name"]);
         }
         await using (var writer = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, ApiKey = WriterKey }))
+        {
             Assert.Equal(Status.Forbidden, (await Assert.ThrowsAsync<CdpException>(() => writer.GetProfileAsync("user_id", "b1", "analytics"))).Status);
+            // Subscriptions read: a write-only key may not watch segments.
+            Assert.Equal(Status.Forbidden, (await Assert.ThrowsAsync<CdpException>(() => writer.SubscribeAsync(["de"]))).Status);
+            Assert.False(s.Engine.SegmentFeed.HasSubscribers);
+        }
+        await using (var reader = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, ApiKey = ReaderKey }))
+        await using (var subscription = await reader.SubscribeAsync(["de"]))
+            Assert.Equal(["de"], subscription.Segments);
         Assert.Equal(journal, s.Engine.Journal.TailAddress);
 
         await using var limited = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, ApiKey = LimitedKey });
