@@ -234,4 +234,47 @@ public sealed class ApiKeyTests
         }
         Assert.Contains(Status.RateLimited, statuses);
     }
+
+    /// <summary>Without keys anyone who can connect could do anything: the server listens on loopback only, whatever BindAddress says.</summary>
+    [Fact]
+    public async Task Without_keys_the_listeners_bind_to_loopback_only()
+    {
+        await using (var open = await TestServer.StartAsync(null, null, ("BindAddress", "0.0.0.0")))
+        {
+            Assert.True(IPAddress.IsLoopback(open.BoundAddresses.Http));
+            Assert.True(IPAddress.IsLoopback(open.BoundAddresses.Binary));
+        }
+        await using var keyed = await TestServer.StartAsync(null, null, ("BindAddress", "0.0.0.0"), ("ApiKeys:k:KeyHash", ApiKeyRegistry.HashOf("k")), ("ApiKeys:k:Scopes:0", "read"));
+        Assert.Equal(IPAddress.Any, keyed.BoundAddresses.Http);
+        Assert.Equal(IPAddress.Any, keyed.BoundAddresses.Binary);
+    }
+
+    /// <summary>Every binary operation before Auth is refused, and the connection is closed after the refusal.</summary>
+    [Theory]
+    [InlineData(Opcode.Ping)]
+    [InlineData(Opcode.Identify)]
+    [InlineData(Opcode.Track)]
+    [InlineData(Opcode.GetProfile)]
+    [InlineData(Opcode.Subscribe)]
+    [InlineData(Opcode.Unsubscribe)]
+    public async Task Every_binary_operation_before_auth_is_refused_and_the_connection_closed(Opcode opcode)
+    {
+        await using var s = await TestServer.StartAsync(null, null, Settings);
+        long journal = s.Engine.Journal.TailAddress;
+        using var raw = await RawConnection.ConnectAsync(s.BinaryPort);
+        var body = opcode switch
+        {
+            Opcode.Identify => RawConnection.Body((ref MessagePack.MessagePackWriter w) => { w.WriteMapHeader(1); w.Write("identifiers"); w.WriteMapHeader(1); w.Write("user_id"); w.Write("x"); }),
+            Opcode.Track => RawConnection.Body((ref MessagePack.MessagePackWriter w) => { w.WriteMapHeader(2); w.Write("identifiers"); w.WriteMapHeader(1); w.Write("user_id"); w.Write("x"); w.Write("event"); w.Write("e"); }),
+            Opcode.GetProfile => RawConnection.Body((ref MessagePack.MessagePackWriter w) => { w.WriteMapHeader(2); w.Write("type"); w.Write("user_id"); w.Write("value"); w.Write("x"); }),
+            Opcode.Subscribe or Opcode.Unsubscribe => RawConnection.Body((ref MessagePack.MessagePackWriter w) => { w.WriteMapHeader(1); w.Write("segments"); w.WriteArrayHeader(1); w.Write("de"); }),
+            _ => [],
+        };
+        var (status, reply, _) = await raw.RequestAsync(opcode, body);
+        Assert.Equal(Status.Unauthorized, status);
+        Assert.Equal("unauthenticated", RawConnection.Error(reply).Code);
+        Assert.Null(await raw.ReadFrameAsync());
+        Assert.Equal(journal, s.Engine.Journal.TailAddress);
+        Assert.False(s.Engine.SegmentFeed.HasSubscribers);
+    }
 }

@@ -31,6 +31,8 @@ public sealed class TestServer : IAsyncDisposable
     public int HttpPort => server.HttpPort;
     /// <summary>The engine.</summary>
     public ProfileEngine Engine => server.Engine;
+    /// <summary>The addresses the listeners are bound to.</summary>
+    public (System.Net.IPAddress Http, System.Net.IPAddress Binary) BoundAddresses => server.BoundAddresses;
 
     /// <summary>Starts a server; <paramref name="settings"/> are extra configuration keys, e.g. <c>("Store:MemoryBytes", "65536")</c>.</summary>
     public static Task<TestServer> StartAsync(string? dataDir = null, params (string Key, string Value)[] settings)

@@ -53,6 +53,10 @@ public sealed class CdpServer : IAsyncDisposable
     /// <summary>Bound binary port (after start).</summary>
     public int BinaryPort => socketListener?.EndPoint.Port ?? binaryListen!.IPEndPoint!.Port;
 
+    /// <summary>The addresses the listeners are bound to (after start).</summary>
+    public (IPAddress Http, IPAddress Binary) BoundAddresses
+        => (httpListen.IPEndPoint!.Address, socketListener?.EndPoint.Address ?? binaryListen!.IPEndPoint!.Address);
+
     /// <summary>Builds and starts a server from command-line arguments (and the usual configuration sources).</summary>
     public static async Task<CdpServer> StartAsync(string[] args, Action<ILoggingBuilder>? logging = null, TimeProvider? time = null)
     {
