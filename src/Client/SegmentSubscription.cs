@@ -8,7 +8,7 @@ namespace Cdp.Client;
 /// <param name="ProfileId">The profile's master id.</param>
 /// <param name="Segment">The segment.</param>
 /// <param name="Entered">True for an entry, false for an exit.</param>
-/// <param name="Reason"><c>write</c>, <c>time</c>, <c>backfill</c>, <c>merge</c>, <c>unmerge</c> or <c>segment_deleted</c>.</param>
+/// <param name="Reason"><c>write</c>, <c>time</c>, <c>backfill</c>, <c>merge</c>, <c>unmerge</c>, <c>segment_deleted</c> or <c>erased</c>.</param>
 /// <param name="At">When the change happened (server clock).</param>
 public sealed record SegmentChange(string ProfileId, string Segment, bool Entered, string Reason, DateTimeOffset At);
 

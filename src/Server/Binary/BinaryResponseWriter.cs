@@ -106,6 +106,7 @@ public static class BinaryResponseWriter
             Cdp.Server.Segments.SegmentChangeReason.Backfill => "backfill"u8,
             Cdp.Server.Segments.SegmentChangeReason.Merge => "merge"u8,
             Cdp.Server.Segments.SegmentChangeReason.Unmerge => "unmerge"u8,
+            Cdp.Server.Segments.SegmentChangeReason.Erased => "erased"u8,
             _ => "segment_deleted"u8,
         });
         w.WriteString("at"u8);

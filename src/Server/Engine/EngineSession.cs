@@ -669,6 +669,11 @@ public sealed unsafe partial class EngineSession : IDisposable
     internal void Replay(long address, JournalEntry e)
     {
         fedComputed.Clear();
+        if (e.Kind == WriteKind.Erase)
+        {
+            ReplayErase(e);
+            return;
+        }
         if (e.Unmerge is { } u)
         {
             // Rebuilt from the history before it, as live; later entries then apply on top (their

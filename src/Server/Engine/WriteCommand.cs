@@ -12,6 +12,8 @@ public enum WriteKind : byte
     Track = 2,
     /// <summary>Split identifiers off a profile (journal only; never a client's write).</summary>
     Unmerge = 3,
+    /// <summary>Erase a person: the profile, its merged fragments, identifiers and memberships (journal only).</summary>
+    Erase = 4,
 }
 
 /// <summary>

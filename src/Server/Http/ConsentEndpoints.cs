@@ -20,6 +20,36 @@ public static class ConsentEndpoints
     {
         app.MapPut("/v1/profiles/{type}/{value}/consent", PutAsync);
         app.MapGet("/v1/profiles/{type}/{value}/export", AccessExportAsync);
+        app.MapDelete("/v1/profiles/{type}/{value}", EraseAsync);
+    }
+
+    /// <summary>
+    /// Erasure: the person, every profile merged into them, their identifiers, memberships and
+    /// history links leave the server; answered once the erasure is durable. 404 when nothing is
+    /// reachable (so erasing twice is harmless).
+    /// </summary>
+    static async Task<IResult> EraseAsync(HttpContext http, string type, string value, ProfileEngine engine)
+    {
+        EraseResult? result;
+        var session = await engine.RentAsync(http.RequestAborted);
+        try
+        {
+            result = session.Erase(type, value);
+        }
+        catch (EngineException e)
+        {
+            return HttpEndpoints.Problem(e);
+        }
+        finally
+        {
+            engine.Return(session);
+        }
+        if (result is not { } erased)
+            return Results.Problem(statusCode: 404, title: "Not Found", detail: $"no profile is reachable from {type} '{value}'.",
+                extensions: new Dictionary<string, object?> { ["code"] = ErrorCode.NotFound });
+        if (await HttpEndpoints.WaitForCommitAsync(engine, erased.JournalAddress, http) is { } failed)
+            return failed;
+        return Results.Json(new { erased = erased.ProfileId.ToString(), fragments = erased.Fragments });
     }
 
     /// <summary>

@@ -15,6 +15,8 @@ public enum SegmentChangeReason : byte
     Unmerge = 5,
     /// <summary>The segment was deleted.</summary>
     SegmentDeleted = 6,
+    /// <summary>The person was erased.</summary>
+    Erased = 7,
 }
 
 /// <summary>
