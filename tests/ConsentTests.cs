@@ -232,4 +232,20 @@ public sealed class ConsentTests
         await SetConsent(s, "u1", new { marketing = false });
         Assert.Empty((await Json(await s.Http.GetAsync("/v1/profiles/user_id/u1/segments"))).GetProperty("segments").EnumerateArray());
     }
+
+    [Fact]
+    public async Task Bad_purpose_configuration_stops_the_start_naming_the_setting()
+    {
+        foreach (var (key, value, expected) in new[]
+        {
+            ("Purposes:ads:Basis", "maybe", "Purposes:ads:Basis"),
+            ("Purposes:ads:Computed:0", "nope", "Purposes:ads:Computed"),
+            ("Purposes:ads:Identifiers:0", "passport", "Purposes:ads:Identifiers"),
+            ("Purposes:ads:Traits:0", "consent:x", "Purposes:ads:Traits"),
+        })
+        {
+            var e = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(null, null, (key, value)));
+            Assert.Contains(expected, e.Message);
+        }
+    }
 }
