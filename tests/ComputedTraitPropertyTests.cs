@@ -609,7 +609,7 @@ public sealed class ComputedTraitPropertyTests
                 live[p] = (a.Session.GetProfile("user_id", $"r-p{p}", null) ?? throw new InvalidOperationException($"profile p{p} is missing")).Record.ToArray();
             a.Engine.Journal.CommitNow();
             foreach (var (address, bytes) in a.Engine.Journal.Read(a.Engine.Journal.BeginAddress, a.Engine.Journal.TailAddress))
-                entries.Add((address, JournalEntry.Read(bytes)));
+                entries.Add((address, Cdp.Server.Journal.SealedEntry.Open(bytes, a.Engine.Keys)!));
             Assert.Equal(sent.Count, entries.Count);
             using var file = new FileStream(Path.Combine(a.Dir, "schema.log"), FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
             schema = new byte[file.Length];

@@ -114,7 +114,7 @@ public sealed class IdentityConcurrencyTests(ITestOutputHelper output)
             await using (var s = await TestServer.StartAsync(null, dir, Settings))
             {
                 var journal = s.Engine.Journal.Read(s.Engine.Journal.BeginAddress, s.Engine.Journal.CommittedUntilAddress)
-                    .Select(e => Cdp.Server.Journal.JournalEntry.Read(e.Entry)).ToList();
+                    .Select(e => Cdp.Server.Journal.SealedEntry.Open(e.Entry, s.Engine.Keys)!).ToList();
                 int merges = journal.Count(e => e.MergedFrom.Count > 0), multi = journal.Count(e => e.MergedFrom.Count > 1);
                 output.WriteLine($"replayed {s.Engine.ReplayedEntries} journal entries: {merges} merges, {multi} of three or more profiles");
                 if (checkpointSeconds == 0)

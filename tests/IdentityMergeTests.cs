@@ -145,7 +145,7 @@ public sealed class IdentityMergeTests
                     live[id] = RawProfile(session, id);
                 engine.Journal.CommitNow();
                 foreach (var (address, bytes) in engine.Journal.Read(engine.Journal.BeginAddress, engine.Journal.TailAddress))
-                    entries.Add((address, JournalEntry.Read(bytes)));
+                    entries.Add((address, Cdp.Server.Journal.SealedEntry.Open(bytes, engine.Keys)!));
             }
             Assert.Contains(entries, e => e.Entry.MergedFrom.Count > 0);
             File.Copy(Path.Combine(a, "schema.log"), Path.Combine(b, "schema.log"));
@@ -260,7 +260,7 @@ public sealed class IdentityMergeTests
 
             engine.Journal.CommitNow();
             foreach (var (address, bytes) in engine.Journal.Read(engine.Journal.BeginAddress, engine.Journal.TailAddress))
-                session.Replay(address, JournalEntry.Read(bytes));
+                session.Replay(address, Cdp.Server.Journal.SealedEntry.Open(bytes, engine.Keys)!);
 
             Assert.Equal(before, Enumerable.Range(1, 3).Select(id => Convert.ToHexString(session.ReadRawProfileForTests((ulong)id))).ToArray());
             foreach (var (type, value) in new[] { ("user_id", "x"), ("user_id", "y"), ("email", "w@x.com"), ("anonymous_id", "z") })
@@ -320,7 +320,7 @@ public sealed class IdentityMergeTests
             // Replay over a store that already holds everything: each entry's profile is found at the end of its chain.
             engine.Journal.CommitNow();
             foreach (var (address, bytes) in engine.Journal.Read(engine.Journal.BeginAddress, engine.Journal.TailAddress))
-                session.Replay(address, JournalEntry.Read(bytes));
+                session.Replay(address, Cdp.Server.Journal.SealedEntry.Open(bytes, engine.Keys)!);
             AssertOneProfile();
         }
         finally

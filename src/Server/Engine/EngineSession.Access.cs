@@ -26,7 +26,7 @@ public sealed unsafe partial class EngineSession
             engine.Journal.CommitNow();
             try
             {
-                history = new ProfileHistory(engine.Journal).Collect([head]);
+                history = new ProfileHistory(engine.Journal, engine.Keys).Collect([head]);
             }
             catch (HistoryUnavailableException e)
             {

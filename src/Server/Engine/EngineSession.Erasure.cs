@@ -51,6 +51,11 @@ public sealed unsafe partial class EngineSession
                 entry.Write(journalBuffer);
                 ApplyErase(master, record, absorbed, messageIds, now);
                 long address = AppendJournal();
+                // The keys of the person's journal entries go once this entry is durable.
+                foreach (var id in absorbed.Append(master))
+                    if (ciphers.Remove(id, out var cipher))
+                        cipher.Dispose();
+                engine.Keys.DestroyAfterCommit([.. absorbed, master], address);
                 return new EraseResult(master, absorbed.Count, address);
             }
             finally
@@ -69,7 +74,7 @@ public sealed unsafe partial class EngineSession
         engine.Journal.CommitNow();
         try
         {
-            foreach (var item in new ProfileHistory(engine.Journal).Collect([head]))
+            foreach (var item in new ProfileHistory(engine.Journal, engine.Keys).Collect([head]))
                 if (item.Entry.MessageId is { } m)
                     ids.Add(m);
         }
@@ -113,6 +118,8 @@ public sealed unsafe partial class EngineSession
         var record = TryReadProfile(e.MasterId) ? view.Record.ToArray() : [];
         var messageIds = record.Length > 0 ? MessageIdsOf(e.MasterId) : [];
         ApplyErase(e.MasterId, record, e.MergedFrom, messageIds, e.ReceivedAt);
+        // The entry is durable, so the keys go now, if the live erasure did not get to it before a crash.
+        engine.Keys.Destroy(e.MergedFrom.Append(e.MasterId));
     }
 }
 

@@ -179,9 +179,9 @@ public sealed unsafe partial class EngineSession : IDisposable
                 // The journal entry is built and checked first: once the store has the change,
                 // the append must not fail for anything the request could have caused.
                 EncodeJournalEntry(command, master, seq, created, receivedAt, eventTime);
-                if (journalBuffer.WrittenCount > engine.Journal.MaxEntryBytes)
+                if (journalBuffer.WrittenCount + SealedEntry.Overhead > engine.Journal.MaxEntryBytes)
                     throw EngineException.BadRequest(ErrorCode.TooLong,
-                        $"the write takes {journalBuffer.WrittenCount} bytes in the journal; at most {engine.Journal.MaxEntryBytes} fit (Journal:PageBytes).", "body");
+                        $"the write takes {journalBuffer.WrittenCount + SealedEntry.Overhead} bytes in the journal; at most {engine.Journal.MaxEntryBytes} fit (Journal:PageBytes).", "body");
 
                 // Built from the journal entry, exactly as replay will build it: replay equals live.
                 var delta = BuildDelta(entry);
@@ -373,7 +373,7 @@ public sealed unsafe partial class EngineSession : IDisposable
         List<HistoryItem> items;
         try
         {
-            items = new ProfileHistory(engine.Journal).Collect(e.Previous);
+            items = new ProfileHistory(engine.Journal, engine.Keys).Collect(e.Previous);
         }
         catch (HistoryUnavailableException x)
         {
@@ -1046,11 +1046,24 @@ public sealed unsafe partial class EngineSession : IDisposable
         entry.Write(journalBuffer);
     }
 
+    /// <summary>
+    /// Appends the entry in <see cref="journalBuffer"/>, sealed under its profile's key (erasures, which
+    /// carry nothing of the person, stay plain so that replay always reads them).
+    /// </summary>
     long AppendJournal()
     {
         try
         {
-            return engine.Journal.Append(journalBuffer.WrittenSpan);
+            if (entry.Kind == WriteKind.Erase)
+                return engine.Journal.Append(journalBuffer.WrittenSpan);
+            int needed = journalBuffer.WrittenCount + SealedEntry.Overhead;
+            if (sealBuffer.Length < needed)
+                sealBuffer = new byte[Math.Max(needed, sealBuffer.Length * 2)];
+            ulong highest = entry.MasterId;
+            if (entry.Unmerge is { } u)
+                highest = Math.Max(highest, Math.Max(u.KeptId, u.SplitId));
+            int length = SealedEntry.Seal(CipherFor(entry.MasterId), entry.MasterId, entry.Seq, highest, journalBuffer.WrittenSpan, sealBuffer);
+            return engine.Journal.Append(sealBuffer.AsSpan(0, length));
         }
         catch (Exception e)
         {
@@ -1060,6 +1073,37 @@ public sealed unsafe partial class EngineSession : IDisposable
             engine.Journal.Fail(e);
             throw new EngineException(Status.Unavailable, ErrorCode.Unavailable, "the journal refused the write; the server accepts no more writes until it is restarted: " + e.Message);
         }
+    }
+
+    byte[] sealBuffer = new byte[1024];
+    readonly Dictionary<ulong, System.Security.Cryptography.AesGcm> ciphers = [];
+
+    /// <summary>
+    /// Most profile ciphers a session keeps: setting up AES-GCM for a key costs more than sealing a
+    /// small entry, and a connection tends to write the same profiles again.
+    /// </summary>
+    const int MaxCachedCiphers = 256;
+
+    System.Security.Cryptography.AesGcm CipherFor(ulong master)
+    {
+        if (ciphers.TryGetValue(master, out var cipher))
+            return cipher;
+        if (ciphers.Count >= MaxCachedCiphers)
+            DropCiphers();
+        Span<byte> key = stackalloc byte[Cdp.Server.Erasure.ProfileKeys.KeyBytes];
+        engine.Keys.GetOrCreate(master, key);
+        cipher = new System.Security.Cryptography.AesGcm(key, 16);
+        key.Clear();
+        ciphers[master] = cipher;
+        return cipher;
+    }
+
+    /// <summary>Forgets every cached cipher (a destroyed key must not live on in one).</summary>
+    internal void DropCiphers()
+    {
+        foreach (var c in ciphers.Values)
+            c.Dispose();
+        ciphers.Clear();
     }
 
     void ApplyDelta(ulong master, ReadOnlySpan<byte> delta, bool replay)
@@ -1320,5 +1364,9 @@ public sealed unsafe partial class EngineSession : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => session.Dispose();
+    public void Dispose()
+    {
+        DropCiphers();
+        session.Dispose();
+    }
 }

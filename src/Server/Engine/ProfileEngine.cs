@@ -73,13 +73,15 @@ public sealed class ProfileEngine : IAsyncDisposable
                 return id;
             });
             Store = new ProfileStore(dataDir, options.Store, Computed, logger, Survivorship);
+            Keys = new Cdp.Server.Erasure.ProfileKeys(Path.Combine(dataDir, "keys", "profile.keys"));
             Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
-                options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger);
+                options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger, Keys);
             Segments = new SegmentCatalog(this, options.Segments, logger);
         }
         catch
         {
             Journal?.Dispose();
+            Keys?.Dispose();
             Store?.Dispose();
             Schema?.Dispose();
             folderLock.Dispose();
@@ -153,6 +155,8 @@ public sealed class ProfileEngine : IAsyncDisposable
     public ProfileStore Store { get; }
     /// <summary>The write-ahead journal.</summary>
     public WriteJournal Journal { get; }
+    /// <summary>Per-profile keys of the journal's entries; destroyed on erasure.</summary>
+    public Cdp.Server.Erasure.ProfileKeys Keys { get; } = null!;
     /// <summary>API keys and the access check of every request.</summary>
     public Cdp.Server.Access.ApiKeyRegistry Access { get; } = null!;
     /// <summary>Processing purposes and what each may see.</summary>
@@ -229,13 +233,23 @@ public sealed class ProfileEngine : IAsyncDisposable
         // Memberships are stored with the profiles: the checkpoint's are loaded first, and replayed
         // writes then change them as they did live.
         Segments.LoadMemberships(session, LastMasterId);
-        long count = 0;
+        long count = 0, skipped = 0;
         foreach (var (address, bytes) in Journal.Read(replayFrom, until))
         {
-            JournalEntry entry;
+            JournalEntry? entry;
             try
             {
-                entry = JournalEntry.Read(bytes);
+                entry = SealedEntry.Open(bytes, Keys);
+                if (entry is null)
+                {
+                    // The person was erased (or the write was never acknowledged: its key was not
+                    // flushed before a crash). Nothing of it is replayed; its numbers are still used.
+                    var (_, seq, highest) = SealedEntry.ReadHeader(bytes);
+                    lastMasterId = Math.Max(lastMasterId, (long)highest);
+                    lastSeq = Math.Max(lastSeq, (long)seq);
+                    skipped++;
+                    continue;
+                }
             }
             catch (InvalidDataException e)
             {
@@ -256,7 +270,7 @@ public sealed class ProfileEngine : IAsyncDisposable
             count++;
         }
         ReplayedEntries = count;
-        logger.LogInformation("Replayed {Count} journal entries from address {From} to {Until}.", count, replayFrom, until);
+        logger.LogInformation("Replayed {Count} journal entries from address {From} to {Until} ({Skipped} of erased profiles skipped).", count, replayFrom, until, skipped);
     }
 
     /// <summary>
@@ -459,6 +473,7 @@ public sealed class ProfileEngine : IAsyncDisposable
         while (pool.TryTake(out var s))
             s.Dispose();
         Journal.Dispose();
+        Keys.Dispose();
         Store.Dispose();
         Schema.Dispose();
         stopping.Dispose();

@@ -7,7 +7,7 @@ namespace Cdp.Server.History;
 /// the profile's own writes, not the journal's length. Unmerges along the way are applied again:
 /// the history of one side of an unmerge is that side of the history before it.
 /// </summary>
-public sealed class ProfileHistory(WriteJournal journal)
+public sealed class ProfileHistory(WriteJournal journal, Cdp.Server.Erasure.ProfileKeys keys)
 {
     /// <summary>Most entries one walk reads; a profile with more is refused rather than hold the server.</summary>
     public const int MaxEntries = 200_000;
@@ -39,7 +39,8 @@ public sealed class ProfileHistory(WriteJournal journal)
             JournalEntry entry;
             try
             {
-                entry = JournalEntry.Read(bytes);
+                entry = SealedEntry.Open(bytes, keys)
+                    ?? throw new HistoryUnavailableException($"journal entry {link.Address} of the profile's history belongs to an erased profile.");
             }
             catch (InvalidDataException e)
             {

@@ -33,10 +33,14 @@ public sealed class WriteJournal : IDisposable
     long inFlightUntil;
     volatile bool stopping;
     volatile Exception? failure;
+    readonly IJournalCommitListener? listener;
+    // Below this, entries and everything they depend on (their keys) are durable: what writers wait for.
+    long acknowledgedUntil;
 
     /// <summary>Opens (recovering if present) the journal in <paramref name="directory"/>.</summary>
-    public WriteJournal(string directory, long pageBytes, long memoryBytes, long segmentBytes, int commitIntervalMs, ILogger logger)
+    public WriteJournal(string directory, long pageBytes, long memoryBytes, long segmentBytes, int commitIntervalMs, ILogger logger, IJournalCommitListener? listener = null)
     {
+        this.listener = listener;
         Directory.CreateDirectory(directory);
         this.logger = logger;
         this.commitIntervalMs = commitIntervalMs;
@@ -58,6 +62,7 @@ public sealed class WriteJournal : IDisposable
         try
         {
             log.Recover();
+            acknowledgedUntil = log.CommittedUntilAddress;
         }
         catch (FasterException e) when (IsEmpty(directory))
         {
@@ -105,8 +110,11 @@ public sealed class WriteJournal : IDisposable
     /// <summary>Address the next append will get.</summary>
     public long TailAddress => log.TailAddress;
 
-    /// <summary>Everything below this address is durable.</summary>
+    /// <summary>Everything below this address is in the journal's files (readable by <see cref="ReadEntry"/> and replay).</summary>
     public long CommittedUntilAddress => log.CommittedUntilAddress;
+
+    /// <summary>Everything below this address is durable together with what it depends on; writes are acknowledged up to here.</summary>
+    public long DurableUntilAddress => Volatile.Read(ref acknowledgedUntil);
 
     /// <summary>Set once a commit has failed; writes must be refused from then on.</summary>
     public Exception? Failure => failure;
@@ -125,7 +133,7 @@ public sealed class WriteJournal : IDisposable
     /// <summary>Completes once the entry at <paramref name="address"/> is durable; throws if the journal failed.</summary>
     public ValueTask WaitForCommitAsync(long address, CancellationToken cancellationToken = default)
     {
-        if (log.CommittedUntilAddress > address)
+        if (DurableUntilAddress > address)
             return ValueTask.CompletedTask;
         if (failure is { } f)
             throw new JournalFailedException(f);
@@ -139,7 +147,7 @@ public sealed class WriteJournal : IDisposable
         Task batch;
         lock (batchGate)
         {
-            if (log.CommittedUntilAddress > address)
+            if (DurableUntilAddress > address)
                 return;
             batch = inFlight is not null && address < inFlightUntil ? inFlight.Task : nextBatch.Task;
         }
@@ -147,26 +155,46 @@ public sealed class WriteJournal : IDisposable
         {
             await batch.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (JournalFailedException) when (log.CommittedUntilAddress > address)
+        catch (JournalFailedException) when (DurableUntilAddress > address)
         {
             // The journal failed or closed after this entry became durable (the final commit at
             // shutdown): the write is kept, so it is acknowledged.
             return;
         }
-        if (log.CommittedUntilAddress <= address)
+        if (DurableUntilAddress <= address)
             throw new JournalFailedException(failure ?? new InvalidOperationException($"commit finished below address {address}"));
     }
 
     static TaskCompletionSource NewBatch() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Commits everything appended so far and waits for it (used by checkpoints and shutdown).</summary>
-    public void CommitNow() => log.CommitAsync().AsTask().GetAwaiter().GetResult();
+    public void CommitNow() => Commit();
+
+    static void MonotonicRaise(ref long target, long value)
+    {
+        long seen;
+        while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+        }
+    }
+
+    /// <summary>
+    /// One commit, then the listener's work (keys the committed entries need are flushed there), and
+    /// only then are the entries acknowledged (<see cref="DurableUntilAddress"/>).
+    /// </summary>
+    void Commit()
+    {
+        log.CommitAsync().AsTask().GetAwaiter().GetResult();
+        long committed = log.CommittedUntilAddress;
+        listener?.AfterCommit(committed);
+        MonotonicRaise(ref acknowledgedUntil, committed);
+    }
 
     /// <summary>Drops everything below <paramref name="address"/> (covered by a checkpoint); files go with the next commit.</summary>
     public void TruncateUntil(long address)
     {
         log.TruncateUntil(address);
-        log.CommitAsync().AsTask().GetAwaiter().GetResult();
+        Commit();
     }
 
     /// <summary>
@@ -224,7 +252,7 @@ public sealed class WriteJournal : IDisposable
             {
                 // Block, don't spin: Commit(spinWait: true) burns a core for the whole disk write,
                 // which on a small machine is a core taken from the requests being committed.
-                log.CommitAsync().AsTask().GetAwaiter().GetResult();
+                Commit();
             }
             catch (Exception e)
             {
@@ -244,7 +272,16 @@ public sealed class WriteJournal : IDisposable
         commitRequested.Set();
         committer.Join();
         if (failure is null)
-            log.Commit(spinWait: true);
+        {
+            try
+            {
+                Commit();
+            }
+            catch (Exception e)
+            {
+                logger.LogError(e, "Final journal commit failed.");
+            }
+        }
         ReleaseWaiters(new JournalFailedException(new ObjectDisposedException(nameof(WriteJournal))));
         log.Dispose();
         device.Dispose();

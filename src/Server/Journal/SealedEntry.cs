@@ -1,0 +1,91 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using Cdp.Server.Erasure;
+
+namespace Cdp.Server.Journal;
+
+/// <summary>
+/// A journal entry encrypted under the key of the profile it was written for, so that destroying
+/// that key (<see cref="ProfileKeys"/>) makes the entry unreadable though it stays in the log:
+/// <c>0xC1 | u8 version | u64 keyId | u64 seq | u64 highestId | 12-byte nonce | 16-byte tag | AES-256-GCM(entry)</c>.
+/// </summary>
+/// <remarks>
+/// 0xC1 is the one byte MessagePack never uses, so a sealed entry is told apart from the plain entries
+/// of older journals (and from erasure entries, which carry nothing of the person and stay plain).
+/// The header is in the clear and authenticated with the ciphertext: replay still advances the
+/// sequence and id counters past an entry it can no longer open. Nonces are random (96 bits): a
+/// sequence number could repeat for writes lost in a crash before their commit.
+/// </remarks>
+public static class SealedEntry
+{
+    /// <summary>First byte of a sealed entry.</summary>
+    public const byte Marker = 0xC1;
+    const byte Version = 1;
+    const int HeaderBytes = 1 + 1 + 8 + 8 + 8;
+    const int NonceBytes = 12;
+    const int TagBytes = 16;
+
+    /// <summary>Bytes a sealed entry adds to the plain one.</summary>
+    public const int Overhead = HeaderBytes + NonceBytes + TagBytes;
+
+    /// <summary>True when <paramref name="bytes"/> is a sealed entry.</summary>
+    public static bool IsSealed(ReadOnlySpan<byte> bytes) => bytes.Length > 0 && bytes[0] == Marker;
+
+    /// <summary>Seals <paramref name="plain"/> into <paramref name="destination"/> (at least <see cref="Overhead"/> bytes longer) and returns the length.</summary>
+    public static int Seal(AesGcm cipher, ulong keyId, ulong seq, ulong highestId, ReadOnlySpan<byte> plain, Span<byte> destination)
+    {
+        int length = Overhead + plain.Length;
+        if (destination.Length < length)
+            throw new ArgumentException("destination too small", nameof(destination));
+        var header = destination[..HeaderBytes];
+        header[0] = Marker;
+        header[1] = Version;
+        BinaryPrimitives.WriteUInt64LittleEndian(header[2..], keyId);
+        BinaryPrimitives.WriteUInt64LittleEndian(header[10..], seq);
+        BinaryPrimitives.WriteUInt64LittleEndian(header[18..], highestId);
+        var nonce = destination.Slice(HeaderBytes, NonceBytes);
+        RandomNumberGenerator.Fill(nonce);
+        var tag = destination.Slice(HeaderBytes + NonceBytes, TagBytes);
+        cipher.Encrypt(nonce, plain, destination.Slice(Overhead, plain.Length), tag, header);
+        return length;
+    }
+
+    /// <summary>The clear header of a sealed entry; throws <see cref="InvalidDataException"/> when it is too short or of an unknown version.</summary>
+    public static (ulong KeyId, ulong Seq, ulong HighestId) ReadHeader(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < Overhead || bytes[0] != Marker)
+            throw new InvalidDataException("truncated sealed journal entry");
+        if (bytes[1] != Version)
+            throw new InvalidDataException($"unknown sealed journal entry version {bytes[1]}");
+        return (BinaryPrimitives.ReadUInt64LittleEndian(bytes[2..]), BinaryPrimitives.ReadUInt64LittleEndian(bytes[10..]), BinaryPrimitives.ReadUInt64LittleEndian(bytes[18..]));
+    }
+
+    /// <summary>
+    /// Decodes a journal entry, opening it first when sealed. Null when its key was destroyed (the
+    /// person was erased). Throws <see cref="InvalidDataException"/> when it is damaged.
+    /// </summary>
+    public static JournalEntry? Open(byte[] bytes, ProfileKeys keys)
+    {
+        if (!IsSealed(bytes))
+            return JournalEntry.Read(bytes);
+        var (keyId, _, _) = ReadHeader(bytes);
+        Span<byte> key = stackalloc byte[ProfileKeys.KeyBytes];
+        if (!keys.TryGet(keyId, key))
+            return null;
+        var plain = new byte[bytes.Length - Overhead];
+        try
+        {
+            using var cipher = new AesGcm(key, TagBytes);
+            cipher.Decrypt(bytes.AsSpan(HeaderBytes, NonceBytes), bytes.AsSpan(Overhead), bytes.AsSpan(HeaderBytes + NonceBytes, TagBytes), plain, bytes.AsSpan(0, HeaderBytes));
+        }
+        catch (AuthenticationTagMismatchException e)
+        {
+            throw new InvalidDataException($"sealed journal entry of profile {keyId} does not open with its key (damaged entry or key file)", e);
+        }
+        finally
+        {
+            key.Clear();
+        }
+        return JournalEntry.Read(plain);
+    }
+}
