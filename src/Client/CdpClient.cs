@@ -109,6 +109,26 @@ public sealed class CdpClient : IAsyncDisposable
         return ResponseDecoder.DecodeWriteResult(response.Body);
     }
 
+    /// <summary>
+    /// Erases the person one identifier leads to (needs a key with the admin scope): the profile, every
+    /// profile merged into it, their identifiers, memberships and journalled writes. Acknowledged once durable.
+    /// </summary>
+    /// <returns>What was erased, or null when no profile was reachable (erasing twice is harmless).</returns>
+    /// <exception cref="CdpException">The server refused (for example <see cref="Status.Forbidden"/> for a key without the admin scope).</exception>
+    public async Task<EraseResult?> EraseAsync(string type, string value, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(type);
+        ArgumentNullException.ThrowIfNull(value);
+        PooledBufferWriter frame = EncodeFrame(Opcode.Erase, (type, value), RequestEncoder.WriteErase);
+        RawResponse response = await SendFrameAsync(frame, Opcode.Erase, cancellationToken).ConfigureAwait(false);
+        return response.Status switch
+        {
+            Status.Ok => ResponseDecoder.DecodeEraseResult(response.Body),
+            Status.NotFound => null,
+            _ => throw ResponseDecoder.CreateException(response.Status, response.Body),
+        };
+    }
+
     /// <summary>Reads the profile reachable from one identifier.</summary>
     /// <param name="type">Identifier type (<c>email</c>, <c>user_id</c>, ...) or <c>id</c> for the master profile id.</param>
     /// <param name="value">Identifier value; the server normalises it.</param>

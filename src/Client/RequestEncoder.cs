@@ -43,6 +43,16 @@ public static class RequestEncoder
         }
     }
 
+    /// <summary>Writes an Erase body: <c>{"type": str, "value": str}</c>.</summary>
+    public static void WriteErase(ref MessagePackWriter writer, (string Type, string Value) identifier)
+    {
+        writer.WriteMapHeader(2);
+        writer.WriteString("type"u8);
+        ValueEncoder.WriteString(ref writer, identifier.Type, "type");
+        writer.WriteString("value"u8);
+        ValueEncoder.WriteString(ref writer, identifier.Value, "value");
+    }
+
     /// <summary>Writes an Auth body: <c>{"key": str}</c>.</summary>
     public static void WriteAuth(ref MessagePackWriter writer, string key)
     {

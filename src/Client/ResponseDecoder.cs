@@ -49,6 +49,40 @@ public static class ResponseDecoder
         }
     }
 
+    /// <summary>Decodes an Erase reply <c>{"erased","fragments"}</c>.</summary>
+    /// <exception cref="InvalidDataException">The body is malformed or has no id.</exception>
+    public static EraseResult DecodeEraseResult(ReadOnlyMemory<byte> body)
+    {
+        try
+        {
+            var reader = new MessagePackReader(body);
+            string? id = null;
+            int fragments = 0;
+            int count = ValueDecoder.ReadMapHeader(ref reader);
+            for (int i = 0; i < count; i++)
+            {
+                switch (ValueDecoder.ReadString(ref reader))
+                {
+                    case "erased":
+                        id = ValueDecoder.ReadString(ref reader);
+                        break;
+                    case "fragments":
+                        fragments = reader.ReadInt32();
+                        break;
+                    default:
+                        reader.Skip();
+                        break;
+                }
+            }
+            EnsureEnd(ref reader);
+            return new EraseResult(id ?? throw new InvalidDataException("the Erase reply has no 'erased' id."), fragments);
+        }
+        catch (Exception ex) when (IsDecodeFailure(ex))
+        {
+            throw Malformed("Erase reply", ex);
+        }
+    }
+
     /// <summary>Decodes an Identify or Track reply <c>{"id","created","duplicate"}</c>.</summary>
     /// <exception cref="InvalidDataException">The body is malformed or has no id.</exception>
     public static WriteResult DecodeWriteResult(ReadOnlyMemory<byte> body)

@@ -16,6 +16,8 @@ public enum Opcode : byte
     Identify = 0x10,
     /// <summary>Record an event on the profile the identifiers resolve to.</summary>
     Track = 0x11,
+    /// <summary>Erase the person an identifier leads to: the profile, every merged fragment, identifiers, memberships and journalled writes (admin scope).</summary>
+    Erase = 0x12,
     /// <summary>Read a profile by any of its identifiers.</summary>
     GetProfile = 0x20,
     /// <summary>Receive pushes of the chosen segments' membership changes on this connection.</summary>

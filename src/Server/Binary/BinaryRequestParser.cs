@@ -215,6 +215,37 @@ public static class BinaryRequestParser
         return new GetProfileQuery { Type = type, Value = value, Purpose = purpose, Fields = fields, HasFields = sawFields };
     }
 
+    /// <summary>Parses an Erase body, <c>{"type": str, "value": str}</c>.</summary>
+    public static (string Type, string Value) ParseErase(ReadOnlyMemory<byte> body)
+    {
+        var reader = Start(body, out int count);
+        string? type = null, value = null;
+        for (int i = 0; i < count; i++)
+        {
+            var key = ReadUtf8(ref reader, "body", ProtocolLimits.MaxNameBytes);
+            if (key.SequenceEqual("type"u8))
+            {
+                if (type is not null)
+                    throw EngineException.BadRequest(ErrorCode.Malformed, "type appears twice.", "type");
+                type = System.Text.Encoding.UTF8.GetString(ReadUtf8(ref reader, "type", ProtocolLimits.MaxNameBytes));
+            }
+            else if (key.SequenceEqual("value"u8))
+            {
+                if (value is not null)
+                    throw EngineException.BadRequest(ErrorCode.Malformed, "value appears twice.", "value");
+                value = System.Text.Encoding.UTF8.GetString(ReadUtf8(ref reader, "value", ProtocolLimits.MaxIdentifierBytes));
+            }
+            else
+                throw Unknown(key);
+        }
+        End(ref reader);
+        if (type is null)
+            throw EngineException.BadRequest(ErrorCode.Missing, "type is required.", "type");
+        if (value is null)
+            throw EngineException.BadRequest(ErrorCode.Missing, "value is required.", "value");
+        return (type, value);
+    }
+
     /// <summary>Most segments one Subscribe or Unsubscribe names.</summary>
     public const int MaxSubscribeSegments = 256;
 

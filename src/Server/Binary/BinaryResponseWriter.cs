@@ -27,6 +27,18 @@ public static class BinaryResponseWriter
         w.Flush();
     }
 
+    /// <summary>Writes an erasure's result: <c>{"erased": id, "fragments": n}</c>.</summary>
+    public static void WriteErase(IBufferWriter<byte> output, in EraseResult result)
+    {
+        var w = new MessagePackWriter(output);
+        w.WriteMapHeader(2);
+        w.WriteString("erased"u8);
+        WriteId(ref w, result.ProfileId);
+        w.WriteString("fragments"u8);
+        w.Write(result.Fragments);
+        w.Flush();
+    }
+
     /// <summary>Writes a write's result.</summary>
     public static void WriteResult(IBufferWriter<byte> output, in WriteResult result)
     {

@@ -226,6 +226,19 @@ public sealed class BinarySession : IDisposable
                     CommitAddress = Math.Max(CommitAddress, result.JournalAddress);
                     BinaryResponseWriter.WriteResult(body, result);
                     break;
+                case Opcode.Erase:
+                {
+                    var (type, value) = BinaryRequestParser.ParseErase(requestBody);
+                    if (Storage.Erase(type, value) is not { } erased)
+                    {
+                        WriteError(output, header, Status.NotFound, ErrorCode.NotFound, $"no profile is reachable from {type} '{value}'.", null);
+                        return;
+                    }
+                    // Acknowledged with the batch once durable, like a write.
+                    CommitAddress = Math.Max(CommitAddress, erased.JournalAddress);
+                    BinaryResponseWriter.WriteErase(body, erased);
+                    break;
+                }
                 case Opcode.GetProfile:
                     var query = BinaryRequestParser.ParseGetProfile(requestBody);
                     var policy = Storage.PurposeForRead(query.Purpose);
@@ -274,6 +287,7 @@ public sealed class BinarySession : IDisposable
     {
         Opcode.Identify or Opcode.Track => Cdp.Server.Access.AccessScope.Write,
         Opcode.GetProfile or Opcode.Subscribe or Opcode.Unsubscribe => Cdp.Server.Access.AccessScope.Read,
+        Opcode.Erase => Cdp.Server.Access.AccessScope.Admin,
         _ => Cdp.Server.Access.AccessScope.None,
     };
 

@@ -56,6 +56,7 @@ public sealed unsafe partial class EngineSession
                     if (ciphers.Remove(id, out var cipher))
                         cipher.Dispose();
                 engine.Keys.DestroyAfterCommit([.. absorbed, master], address);
+                engine.NoteErasure();
                 return new EraseResult(master, absorbed.Count, address);
             }
             finally
@@ -120,6 +121,7 @@ public sealed unsafe partial class EngineSession
         ApplyErase(e.MasterId, record, e.MergedFrom, messageIds, e.ReceivedAt);
         // The entry is durable, so the keys go now, if the live erasure did not get to it before a crash.
         engine.Keys.Destroy(e.MergedFrom.Append(e.MasterId));
+        engine.NoteErasure();
     }
 }
 

@@ -23,7 +23,7 @@ namespace Cdp.Server.Engine;
 public sealed unsafe partial class EngineSession : IDisposable
 {
     readonly ProfileEngine engine;
-    readonly ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, long, StoreFunctions> session;
+    ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, long, StoreFunctions> session;
     readonly ProfileRecordBuilder builder = new();
     readonly JournalEntry entry = new();
     readonly ArrayBufferWriter<byte> journalBuffer = new(1024);
@@ -40,7 +40,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     internal EngineSession(ProfileEngine engine)
     {
         this.engine = engine;
-        session = engine.Store.NewSession();
+        session = engine.Register(this);
         recordBuffer = GC.AllocateArray<byte>(engine.Options.Store.MaxProfileBytes * 2, pinned: true);
         view = new ProfileView(engine.Schema, engine.IdentifierTypes, engine.Computed, engine.Time);
         resolver = new IdentityResolver(engine.IdentityRules, engine.IdentifierTypes);
@@ -1123,16 +1123,25 @@ public sealed unsafe partial class EngineSession : IDisposable
             var keySpan = SpanByte.FromPointer(k, 9);
             var inputSpan = SpanByte.FromPointer(i, inputLength);
             SpanByteAndMemory output = default;
-            var status = session.RMW(ref keySpan, ref inputSpan, ref output);
-            if (status.IsPending)
+            FASTER.core.Status status;
+            EnterStore();
+            try
             {
-                session.CompletePendingWithOutputs(out var completed, wait: true);
-                using (completed)
+                status = session.RMW(ref keySpan, ref inputSpan, ref output);
+                if (status.IsPending)
                 {
-                    completed.Next();
-                    status = completed.Current.Status;
-                    completed.Current.Output.Memory?.Dispose();
+                    session.CompletePendingWithOutputs(out var completed, wait: true);
+                    using (completed)
+                    {
+                        completed.Next();
+                        status = completed.Current.Status;
+                        completed.Current.Output.Memory?.Dispose();
+                    }
                 }
+            }
+            finally
+            {
+                ExitStore();
             }
             output.Memory?.Dispose();
             if (status.IsCanceled)
@@ -1154,18 +1163,26 @@ public sealed unsafe partial class EngineSession : IDisposable
         {
             var keySpan = SpanByte.FromPointer(k, key.Length);
             output = new SpanByteAndMemory(SpanByte.FromPointer(v, buffer.Length));
-            var status = session.Read(ref keySpan, ref output);
-            if (status.IsPending)
+            EnterStore();
+            try
             {
-                session.CompletePendingWithOutputs(out var completed, wait: true);
-                using (completed)
+                var status = session.Read(ref keySpan, ref output);
+                if (status.IsPending)
                 {
-                    completed.Next();
-                    status = completed.Current.Status;
-                    output = completed.Current.Output;
+                    session.CompletePendingWithOutputs(out var completed, wait: true);
+                    using (completed)
+                    {
+                        completed.Next();
+                        status = completed.Current.Status;
+                        output = completed.Current.Output;
+                    }
                 }
+                return status.Found;
             }
-            return status.Found;
+            finally
+            {
+                ExitStore();
+            }
         }
     }
 
@@ -1223,9 +1240,17 @@ public sealed unsafe partial class EngineSession : IDisposable
         {
             var keySpan = SpanByte.FromPointer(k, key.Length);
             var valueSpan = SpanByte.FromPointer(v, 8);
-            var status = session.Upsert(ref keySpan, ref valueSpan);
-            if (status.IsPending)
-                session.CompletePending(wait: true);
+            EnterStore();
+            try
+            {
+                var status = session.Upsert(ref keySpan, ref valueSpan);
+                if (status.IsPending)
+                    session.CompletePending(wait: true);
+            }
+            finally
+            {
+                ExitStore();
+            }
         }
     }
 
@@ -1252,9 +1277,17 @@ public sealed unsafe partial class EngineSession : IDisposable
         {
             var keySpan = SpanByte.FromPointer(k, key.Length);
             var valueSpan = SpanByte.FromPointer(v, value.Length);
-            var status = session.Upsert(ref keySpan, ref valueSpan);
-            if (status.IsPending)
-                session.CompletePending(wait: true);
+            EnterStore();
+            try
+            {
+                var status = session.Upsert(ref keySpan, ref valueSpan);
+                if (status.IsPending)
+                    session.CompletePending(wait: true);
+            }
+            finally
+            {
+                ExitStore();
+            }
         }
     }
 
@@ -1297,9 +1330,17 @@ public sealed unsafe partial class EngineSession : IDisposable
         fixed (byte* k = key)
         {
             var keySpan = SpanByte.FromPointer(k, key.Length);
-            var status = session.Delete(ref keySpan);
-            if (status.IsPending)
-                session.CompletePending(wait: true);
+            EnterStore();
+            try
+            {
+                var status = session.Delete(ref keySpan);
+                if (status.IsPending)
+                    session.CompletePending(wait: true);
+            }
+            finally
+            {
+                ExitStore();
+            }
         }
     }
 
@@ -1367,6 +1408,6 @@ public sealed unsafe partial class EngineSession : IDisposable
     public void Dispose()
     {
         DropCiphers();
-        session.Dispose();
+        engine.Unregister(this, () => session.Dispose());
     }
 }

@@ -18,7 +18,7 @@ namespace Cdp.Server.Engine;
 /// about a write or a read. Work is done through <see cref="EngineSession"/>s (one per connection,
 /// pooled for HTTP); this type owns start-up recovery, checkpoints and shutdown.
 /// </summary>
-public sealed class ProfileEngine : IAsyncDisposable
+public sealed partial class ProfileEngine : IAsyncDisposable
 {
     readonly ILogger logger;
     readonly CancellationTokenSource stopping = new();
@@ -72,7 +72,11 @@ public sealed class ProfileEngine : IAsyncDisposable
                 }
                 return id;
             });
-            Store = new ProfileStore(dataDir, options.Store, Computed, logger, Survivorship);
+            int generation = StoreGenerations.Read(dataDir);
+            // Folders of a compaction that never switched, or of one that switched but had not yet
+            // deleted the old generation: the erased data they may hold must not outlive a restart.
+            StoreGenerations.DeleteOthers(dataDir, generation);
+            store = new ProfileStore(dataDir, generation, options.Store, Computed, logger, Survivorship);
             Keys = new Cdp.Server.Erasure.ProfileKeys(Path.Combine(dataDir, "keys", "profile.keys"));
             Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
                 options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger, Keys);
@@ -151,8 +155,9 @@ public sealed class ProfileEngine : IAsyncDisposable
     public TraitSurvivorship Survivorship { get; }
     /// <summary>Computed and derived traits.</summary>
     public ComputedTraitCatalog Computed { get; }
-    /// <summary>The FASTER store.</summary>
-    public ProfileStore Store { get; }
+    /// <summary>The FASTER store (replaced by a compaction).</summary>
+    public ProfileStore Store => Volatile.Read(ref store);
+    ProfileStore store = null!;
     /// <summary>The write-ahead journal.</summary>
     public WriteJournal Journal { get; }
     /// <summary>Per-profile keys of the journal's entries; destroyed on erasure.</summary>
@@ -182,6 +187,7 @@ public sealed class ProfileEngine : IAsyncDisposable
         try
         {
             engine.Recover();
+            engine.LoadPendingCompaction();
             engine.RebuildCandidates();
         }
         catch
@@ -431,7 +437,10 @@ public sealed class ProfileEngine : IAsyncDisposable
                 {
                     // Not cancelled by shutdown: a snapshot abandoned half-way would make the final
                     // checkpoint find FASTER still busy and skip it.
-                    await CheckpointAsync(CancellationToken.None).ConfigureAwait(false);
+                    if (CompactionDue)
+                        await CompactAsync(CancellationToken.None).ConfigureAwait(false);
+                    else
+                        await CheckpointAsync(CancellationToken.None).ConfigureAwait(false);
                 }
                 catch (Exception e)
                 {

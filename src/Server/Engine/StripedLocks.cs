@@ -69,6 +69,30 @@ public sealed class StripedLocks
         }
     }
 
+    /// <summary>Takes every stripe, in order, until <see cref="ExitAll"/> on the same thread: no write runs in between.</summary>
+    public void EnterAll()
+    {
+        int taken = 0;
+        try
+        {
+            for (; taken < stripes.Length; taken++)
+                Monitor.Enter(stripes[taken]);
+        }
+        catch
+        {
+            for (int i = taken - 1; i >= 0; i--)
+                Monitor.Exit(stripes[i]);
+            throw;
+        }
+    }
+
+    /// <summary>Releases what <see cref="EnterAll"/> took.</summary>
+    public void ExitAll()
+    {
+        for (int i = stripes.Length - 1; i >= 0; i--)
+            Monitor.Exit(stripes[i]);
+    }
+
     /// <summary>Takes one stripe, waiting; only for callers that hold no other stripe.</summary>
     public void EnterOne(int stripe) => Monitor.Enter(stripes[stripe]);
 

@@ -116,6 +116,12 @@ public sealed class StoreOptions
     public int MaxProfileBytes { get; set; } = 64 * 1024;
     /// <summary>Seconds between checkpoints (0 = only on shutdown).</summary>
     public int CheckpointIntervalSeconds { get; set; } = 60;
+    /// <summary>
+    /// How long after an erasure the store is compacted (rewritten without the erased records, old
+    /// files deleted) in place of the next checkpoint; -1: only on <c>POST /v1/admin/compact</c>.
+    /// Reads and writes wait while a compaction runs. Default 3600 (an hour).
+    /// </summary>
+    public int CompactAfterErasureSeconds { get; set; } = 3600;
     /// <summary>Most distinct trait and event names.</summary>
     public int MaxSchemaNames { get; set; } = 65_535;
 
@@ -129,6 +135,7 @@ public sealed class StoreOptions
         check(MutableFraction is > 0 and < 1, $"Store:MutableFraction must be between 0 and 1, not {MutableFraction}.");
         check(MaxProfileBytes >= 1024 && MaxProfileBytes * 2L <= PageBytes, $"Store:MaxProfileBytes must be >= 1024 and at most half of PageBytes, not {MaxProfileBytes}.");
         check(CheckpointIntervalSeconds >= 0, "Store:CheckpointIntervalSeconds must not be negative.");
+        check(CompactAfterErasureSeconds >= -1, $"Store:CompactAfterErasureSeconds must be -1 (never by itself) or a number of seconds, not {CompactAfterErasureSeconds}.");
         check(MaxSchemaNames is >= 1 and <= 65_535, "Store:MaxSchemaNames must be 1-65535.");
     }
 }

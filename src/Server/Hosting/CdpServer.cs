@@ -143,6 +143,7 @@ public sealed class CdpServer : IAsyncDisposable
         Cdp.Server.Http.BulkEndpoints.Map(app);
         Cdp.Server.Http.SegmentEndpoints.Map(app);
         Cdp.Server.Http.ConsentEndpoints.Map(app);
+        Cdp.Server.Http.AdminEndpoints.Map(app);
         await app.StartAsync();
         SocketBinaryListener? socketListener = null;
         if (!binaryOnKestrel)

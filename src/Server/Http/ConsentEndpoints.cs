@@ -49,7 +49,8 @@ public static class ConsentEndpoints
                 extensions: new Dictionary<string, object?> { ["code"] = ErrorCode.NotFound });
         if (await HttpEndpoints.WaitForCommitAsync(engine, erased.JournalAddress, http) is { } failed)
             return failed;
-        return Results.Json(new { erased = erased.ProfileId.ToString(), fragments = erased.Fragments });
+        // The journal entries are unreadable from now on; the store's files lose the records at the next compaction.
+        return Results.Json(new { erased = erased.ProfileId.ToString(), fragments = erased.Fragments, compactionPending = engine.ErasuresSinceCompaction > 0 });
     }
 
     /// <summary>

@@ -15,13 +15,18 @@ public sealed class ProfileStore : IDisposable
     readonly DeviceLogCommitCheckpointManager checkpointManager;
     readonly ILogger logger;
 
-    /// <summary>Opens the store files under <paramref name="dataDir"/> (nothing is recovered yet).</summary>
-    public ProfileStore(string dataDir, StoreOptions options, Cdp.Server.Computed.ComputedTraitCatalog computed, ILogger logger, Cdp.Server.Profiles.TraitSurvivorship? survivorship = null)
+    /// <summary>
+    /// Opens the store files of <paramref name="generation"/> under <paramref name="dataDir"/> (nothing
+    /// is recovered yet). Each compaction writes the live records into the next generation's folders.
+    /// </summary>
+    public ProfileStore(string dataDir, int generation, StoreOptions options, Cdp.Server.Computed.ComputedTraitCatalog computed, ILogger logger, Cdp.Server.Profiles.TraitSurvivorship? survivorship = null)
     {
         this.logger = logger;
-        CheckpointDir = Path.Combine(dataDir, "checkpoints");
+        Generation = generation;
+        StoreDir = Path.Combine(dataDir, StoreGenerations.StoreFolder(generation));
+        CheckpointDir = Path.Combine(dataDir, StoreGenerations.CheckpointFolder(generation));
         Directory.CreateDirectory(CheckpointDir);
-        device = Devices.CreateLogDevice(Path.Combine(dataDir, "store", "hlog.log"), preallocateFile: false, recoverDevice: true);
+        device = Devices.CreateLogDevice(Path.Combine(StoreDir, "hlog.log"), preallocateFile: false, recoverDevice: true);
         // Old checkpoints are removed by us only after the new one's metadata is durable (see Purge),
         // so a crash mid-checkpoint always leaves a complete older one to recover.
         checkpointManager = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(CheckpointDir), removeOutdated: false);
@@ -55,6 +60,34 @@ public sealed class ProfileStore : IDisposable
 
     /// <summary>Folder of FASTER checkpoints and <see cref="CheckpointMetadata"/>.</summary>
     public string CheckpointDir { get; }
+
+    /// <summary>Folder of the FASTER log.</summary>
+    public string StoreDir { get; }
+
+    /// <summary>Which compaction wrote this store (0: never compacted).</summary>
+    public int Generation { get; }
+
+    /// <summary>
+    /// Writes every live record (latest version, no tombstones) into <paramref name="target"/>, which
+    /// then holds one version of each key and nothing deleted or superseded. Nothing may write to this
+    /// store meanwhile. Returns the number of records copied.
+    /// </summary>
+    public unsafe long CopyLiveRecordsTo(ProfileStore target)
+    {
+        using var from = NewSession();
+        using var to = target.NewSession();
+        using var iterator = from.Iterate();
+        long copied = 0;
+        while (iterator.GetNext(out _))
+        {
+            var status = to.Upsert(ref iterator.GetKey(), ref iterator.GetValue());
+            if (status.IsPending)
+                to.CompletePending(wait: true);
+            copied++;
+        }
+        to.CompletePending(wait: true);
+        return copied;
+    }
 
     /// <summary>A new session; one per connection or worker, never used by two threads at once.</summary>
     public ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, long, StoreFunctions> NewSession()
