@@ -88,8 +88,11 @@ public sealed unsafe partial class EngineSession : IDisposable
             busy.Clear();
             try
             {
-                if (command.MessageId is { } mid && TryReadMasterId(DedupeKey(mid), out var previous))
-                    return new WriteResult(ResolveAlias(previous), Created: false, Duplicate: true, engine.Journal.TailAddress - 1, rejected);
+                // A messageId of an erased person is a new write: the erasure removes their dedupe keys,
+                // but one whose history could no longer be read (a replay after the keys went) may stay.
+                if (command.MessageId is { } mid && TryReadMasterId(DedupeKey(mid), out var previous)
+                    && ResolveAlias(previous) is var original && TryReadProfile(original))
+                    return new WriteResult(original, Created: false, Duplicate: true, engine.Journal.TailAddress - 1, rejected);
 
                 owners.Clear();
                 bool anyUnknown = false;

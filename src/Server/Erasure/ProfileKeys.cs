@@ -29,6 +29,7 @@ public sealed class ProfileKeys : IJournalCommitListener, IDisposable
 
     readonly FileStream file;
     readonly object gate = new();
+    readonly object flushGate = new();
     readonly List<(long Address, ulong[] Ids)> pendingDestroy = [];
     byte[][] chunks = [];
     bool dirty;
@@ -154,10 +155,8 @@ public sealed class ProfileKeys : IJournalCommitListener, IDisposable
     public void Destroy(IEnumerable<ulong> ids)
     {
         lock (gate)
-        {
             DestroyLocked(ids);
-            FlushLocked();
-        }
+        Flush();
     }
 
     void DestroyLocked(IEnumerable<ulong> ids)
@@ -175,12 +174,34 @@ public sealed class ProfileKeys : IJournalCommitListener, IDisposable
         }
     }
 
-    void FlushLocked()
+    /// <summary>
+    /// Flushes every slot written so far. The flag is cleared under the lock and the disk flush runs
+    /// outside it: a write making a new key must not wait for a flush of the file (it holds its stripes).
+    /// A slot written during the flush marks the file dirty again and goes with the next one.
+    /// </summary>
+    void Flush()
     {
-        if (!dirty)
-            return;
-        file.Flush(flushToDisk: true);
-        dirty = false;
+        // One flush at a time: a caller finding the flag clear must not return while another
+        // caller's flush of its slots is still under way.
+        lock (flushGate)
+        {
+            lock (gate)
+            {
+                if (!dirty)
+                    return;
+                dirty = false;
+            }
+            try
+            {
+                file.Flush(flushToDisk: true);
+            }
+            catch
+            {
+                lock (gate)
+                    dirty = true;
+                throw;
+            }
+        }
     }
 
     /// <summary>
@@ -199,8 +220,8 @@ public sealed class ProfileKeys : IJournalCommitListener, IDisposable
                 DestroyLocked(pendingDestroy[i].Ids);
                 pendingDestroy.RemoveAt(i);
             }
-            FlushLocked();
         }
+        Flush();
     }
 
     /// <summary>Keys of erasures still waiting for their commit (for tests and metrics).</summary>
@@ -216,10 +237,8 @@ public sealed class ProfileKeys : IJournalCommitListener, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        Flush();
         lock (gate)
-        {
-            FlushLocked();
             file.Dispose();
-        }
     }
 }
