@@ -70,6 +70,10 @@ public sealed class ApiKeyTests
         ("DELETE", "/v1/segments/de", null, AccessScope.Admin),
         ("POST", "/v1/profiles/user_id/u1/unmerge", """{"identifiers":{"email":"u1@x.com"}}""", AccessScope.Admin),
         ("GET", "/v1/export", null, AccessScope.Admin),
+        ("GET", "/v1/profiles/user_id/u1/export", null, AccessScope.Admin),
+        ("DELETE", "/v1/profiles/user_id/u1", null, AccessScope.Admin),
+        ("POST", "/v1/admin/checkpoint", "{}", AccessScope.Admin),
+        ("POST", "/v1/admin/compact", "{}", AccessScope.Admin),
         ("GET", "/metrics", null, AccessScope.Admin),
     ];
 
@@ -212,7 +216,11 @@ public sealed class ApiKeyTests
             // Subscriptions read: a write-only key may not watch segments.
             Assert.Equal(Status.Forbidden, (await Assert.ThrowsAsync<CdpException>(() => writer.SubscribeAsync(["de"]))).Status);
             Assert.False(s.Engine.SegmentFeed.HasSubscribers);
+            // Erasure is administration.
+            Assert.Equal(Status.Forbidden, (await Assert.ThrowsAsync<CdpException>(() => writer.EraseAsync("user_id", "b1"))).Status);
         }
+        await using (var reader = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, ApiKey = ReaderKey }))
+            Assert.Equal(Status.Forbidden, (await Assert.ThrowsAsync<CdpException>(() => reader.EraseAsync("user_id", "b1"))).Status);
         await using (var reader = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, ApiKey = ReaderKey }))
         await using (var subscription = await reader.SubscribeAsync(["de"]))
             Assert.Equal(["de"], subscription.Segments);
@@ -257,6 +265,7 @@ public sealed class ApiKeyTests
     [InlineData(Opcode.GetProfile)]
     [InlineData(Opcode.Subscribe)]
     [InlineData(Opcode.Unsubscribe)]
+    [InlineData(Opcode.Erase)]
     public async Task Every_binary_operation_before_auth_is_refused_and_the_connection_closed(Opcode opcode)
     {
         await using var s = await TestServer.StartAsync(null, null, Settings);
@@ -266,7 +275,7 @@ public sealed class ApiKeyTests
         {
             Opcode.Identify => RawConnection.Body((ref MessagePack.MessagePackWriter w) => { w.WriteMapHeader(1); w.Write("identifiers"); w.WriteMapHeader(1); w.Write("user_id"); w.Write("x"); }),
             Opcode.Track => RawConnection.Body((ref MessagePack.MessagePackWriter w) => { w.WriteMapHeader(2); w.Write("identifiers"); w.WriteMapHeader(1); w.Write("user_id"); w.Write("x"); w.Write("event"); w.Write("e"); }),
-            Opcode.GetProfile => RawConnection.Body((ref MessagePack.MessagePackWriter w) => { w.WriteMapHeader(2); w.Write("type"); w.Write("user_id"); w.Write("value"); w.Write("x"); }),
+            Opcode.GetProfile or Opcode.Erase => RawConnection.Body((ref MessagePack.MessagePackWriter w) => { w.WriteMapHeader(2); w.Write("type"); w.Write("user_id"); w.Write("value"); w.Write("x"); }),
             Opcode.Subscribe or Opcode.Unsubscribe => RawConnection.Body((ref MessagePack.MessagePackWriter w) => { w.WriteMapHeader(1); w.Write("segments"); w.WriteArrayHeader(1); w.Write("de"); }),
             _ => [],
         };
