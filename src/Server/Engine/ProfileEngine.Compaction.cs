@@ -92,6 +92,7 @@ public sealed partial class ProfileEngine
             }
             var started = Time.GetTimestamp();
             long erasures = ErasuresSinceCompaction;
+            CompactionResult result;
             Locks.EnterAll();
             try
             {
@@ -108,7 +109,7 @@ public sealed partial class ProfileEngine
                             while (session.InStore)
                                 wait.SpinOnce();
                         }
-                        return SwitchToCompactedStore(started, erasures);
+                        result = SwitchToCompactedStore(started, erasures);
                     }
                     finally
                     {
@@ -121,6 +122,11 @@ public sealed partial class ProfileEngine
             {
                 Locks.ExitAll();
             }
+            // After the sessions are back: these take locks a session may hold while it waited for the store.
+            Segments.OnCheckpoint(result.SegmentStamp);
+            if (!Options.Journal.KeepHistory)
+                Journal.TruncateUntil(result.JournalAddress);
+            return result;
         }
         finally
         {
@@ -170,15 +176,18 @@ public sealed partial class ProfileEngine
         Directory.Delete(old.CheckpointDir, recursive: true);
         if (Interlocked.Add(ref erasuresSinceCompaction, -erasures) == 0)
             File.Delete(Path.Combine(dataDir, CompactionPendingFile));
-        Segments.OnCheckpoint(segmentStamp);
-        if (!Options.Journal.KeepHistory)
-            Journal.TruncateUntil(journalAddress);
         var elapsed = Time.GetElapsedTime(started);
         logger.LogInformation("Compaction to generation {Generation} done in {Ms:F0} ms: {Records} live records kept, {Erasures} erasures no longer on disk.",
             generation, elapsed.TotalMilliseconds, records, erasures);
-        return new CompactionResult(generation, records, erasures, elapsed);
+        return new CompactionResult(generation, records, erasures, elapsed) { SegmentStamp = segmentStamp, JournalAddress = journalAddress };
     }
 }
 
 /// <summary>A compaction done: the store generation now in use, the records it holds, the erasures it completed, how long it took.</summary>
-public sealed record CompactionResult(int Generation, long Records, long Erasures, TimeSpan Elapsed);
+public sealed record CompactionResult(int Generation, long Records, long Erasures, TimeSpan Elapsed)
+{
+    /// <summary>The segment stamp read before the copy (backfills finished by then are in the new checkpoint).</summary>
+    internal long SegmentStamp { get; init; }
+    /// <summary>The journal position the new checkpoint replays from.</summary>
+    internal long JournalAddress { get; init; }
+}

@@ -17,7 +17,8 @@ public static class MetricsEndpoint
     public static IResult Render(ProfileEngine engine)
     {
         var text = new StringBuilder(2048);
-        var log = engine.Store.Kv.Log;
+        var store = engine.Store;
+        var log = store.Kv.Log;
         Gauge(text, "cdp_store_log_begin_address", "Lowest address still in the FASTER log.", log.BeginAddress);
         Gauge(text, "cdp_store_log_head_address", "Lowest address still in memory; below it records live only on disk.", log.HeadAddress);
         Gauge(text, "cdp_store_log_readonly_address", "Records below this address are copied, not updated in place.", log.ReadOnlyAddress);
@@ -25,7 +26,9 @@ public static class MetricsEndpoint
         Gauge(text, "cdp_store_log_bytes", "Bytes of log in use (tail - begin): every record, live or superseded.", log.TailAddress - log.BeginAddress);
         Gauge(text, "cdp_store_log_memory_bytes", "Bytes of log pages allocated in memory.", log.MemorySizeBytes);
         Gauge(text, "cdp_store_index_bytes", "Configured size of the hash index.", engine.Options.Store.IndexBytes);
-        Gauge(text, "cdp_store_index_overflow_buckets", "Overflow buckets of the hash index (grow when it is too small).", engine.Store.Kv.OverflowBucketCount);
+        Gauge(text, "cdp_store_index_overflow_buckets", "Overflow buckets of the hash index (grow when it is too small).", store.Kv.OverflowBucketCount);
+        Gauge(text, "cdp_store_generation", "Compactions the store has been through (its folders are store.N, checkpoints.N).", store.Generation);
+        Gauge(text, "cdp_erasures_pending_compaction", "Erasures whose records may still be in the store's files, until the next compaction.", engine.ErasuresSinceCompaction);
         Gauge(text, "cdp_profiles_created", "Profiles created since the data folder was new (master ids handed out).", (long)engine.LastMasterId);
         Gauge(text, "cdp_schema_names", "Distinct trait and event names interned.", engine.Schema.Count);
         Gauge(text, "cdp_journal_tail_address", "Next journal address.", engine.Journal.TailAddress);
