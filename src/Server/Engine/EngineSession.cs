@@ -1065,7 +1065,7 @@ public sealed unsafe partial class EngineSession : IDisposable
             ulong highest = entry.MasterId;
             if (entry.Unmerge is { } u)
                 highest = Math.Max(highest, Math.Max(u.KeptId, u.SplitId));
-            int length = SealedEntry.Seal(CipherFor(entry.MasterId), entry.MasterId, entry.Seq, highest, journalBuffer.WrittenSpan, sealBuffer);
+            int length = SealedEntry.Seal(CipherFor(entry.MasterId), ref nonces, entry.MasterId, entry.Seq, highest, journalBuffer.WrittenSpan, sealBuffer);
             return engine.Journal.Append(sealBuffer.AsSpan(0, length));
         }
         catch (Exception e)
@@ -1079,6 +1079,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     }
 
     byte[] sealBuffer = new byte[1024];
+    NonceSequence nonces;
     readonly Dictionary<ulong, System.Security.Cryptography.AesGcm> ciphers = [];
 
     /// <summary>
