@@ -31,7 +31,7 @@ public sealed class ProfileKeys : IJournalCommitListener, IDisposable
     readonly object gate = new();
     readonly object flushGate = new();
     readonly List<(long Address, ulong[] Ids)> pendingDestroy = [];
-    byte[][] chunks = [];
+    byte[]?[] chunks = [];
     bool dirty;
 
     /// <summary>Opens (or creates) the key file at <paramref name="path"/> and loads every key.</summary>
@@ -102,7 +102,10 @@ public sealed class ProfileKeys : IJournalCommitListener, IDisposable
         var current = Volatile.Read(ref chunks);
         if (id == 0 || id / SlotsPerChunk >= (ulong)current.Length)
             return false;
-        var slot = current[id / SlotsPerChunk].AsSpan((int)(id % SlotsPerChunk) * KeyBytes, KeyBytes);
+        var chunk = current[id / SlotsPerChunk];
+        if (chunk is null)
+            return false;
+        var slot = chunk.AsSpan((int)(id % SlotsPerChunk) * KeyBytes, KeyBytes);
         if (slot.IndexOfAnyExcept((byte)0) < 0)
             return false;
         slot.CopyTo(key);
@@ -134,14 +137,14 @@ public sealed class ProfileKeys : IJournalCommitListener, IDisposable
         var current = chunks;
         if (index >= current.Length)
         {
+            // Room for twice as many chunks; each is made when its first key is.
             var grown = new byte[Math.Max(index + 1, current.Length * 2)][];
             Array.Copy(current, grown, current.Length);
-            for (int c = current.Length; c < grown.Length; c++)
-                grown[c] = new byte[SlotsPerChunk * KeyBytes];
             Volatile.Write(ref chunks, grown);
             current = grown;
         }
-        return current[index];
+        // Published before the slot is written; a reader of a new id only comes after its creator.
+        return current[index] ??= new byte[SlotsPerChunk * KeyBytes];
     }
 
     /// <summary>Destroys the keys of <paramref name="ids"/> once the journal is durable past <paramref name="journalAddress"/> (the erasure's entry).</summary>
@@ -166,7 +169,7 @@ public sealed class ProfileKeys : IJournalCommitListener, IDisposable
         var current = chunks;
         foreach (var id in ids)
         {
-            if (id == 0 || id / SlotsPerChunk >= (ulong)current.Length)
+            if (id == 0 || id / SlotsPerChunk >= (ulong)current.Length || current[id / SlotsPerChunk] is null)
                 continue;
             current[id / SlotsPerChunk].AsSpan((int)(id % SlotsPerChunk) * KeyBytes, KeyBytes).Clear();
             RandomAccess.Write(file.SafeFileHandle, zeros, (long)id * KeyBytes);
