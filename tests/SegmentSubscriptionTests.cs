@@ -156,4 +156,26 @@ public sealed class SegmentSubscriptionTests
         await using var client = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort });
         await client.PingAsync();
     }
+
+    [Theory]
+    [InlineData("socket")]
+    [InlineData("kestrel")]
+    public async Task A_connection_watches_at_most_1024_segments_and_a_refused_add_changes_nothing(string transport)
+    {
+        await using var s = await TestServer.StartAsync(null, null, Settings(transport));
+        await using var client = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort });
+        await using var sub = await client.SubscribeAsync(Enumerable.Range(0, 256).Select(i => $"s{i}"));
+        for (int batch = 1; batch < 4; batch++)
+            await sub.AddAsync(Enumerable.Range(batch * 256, 256).Select(i => $"s{i}"));
+        Assert.Equal(1024, sub.Segments.Count);
+        // Names already watched do not count twice.
+        await sub.AddAsync(["s0", "s1023"]);
+        var e = await Assert.ThrowsAsync<CdpException>(() => sub.AddAsync(["one-more", "s5"]));
+        Assert.Equal((Status.BadRequest, "too_many"), (e.Status, e.Code));
+        Assert.Equal(1024, sub.Segments.Count);
+        Assert.DoesNotContain("one-more", sub.Segments);
+        await sub.RemoveAsync(["s0"]);
+        await sub.AddAsync(["one-more"]);
+        Assert.Contains("one-more", sub.Segments);
+    }
 }

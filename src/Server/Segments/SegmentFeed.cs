@@ -79,11 +79,24 @@ public sealed class SegmentSubscription : IDisposable
     /// <summary>The segments chosen.</summary>
     public IReadOnlyList<string> Segments => segments;
 
-    /// <summary>Adds segments to the subscription (names need not exist yet).</summary>
+    /// <summary>
+    /// Most segments one subscription (one connection) watches: each Subscribe names at most 256, and
+    /// without a cap a client repeating it would grow the set, and the check of every change against
+    /// it, without end.
+    /// </summary>
+    public const int MaxSegments = 1024;
+
+    /// <summary>Adds segments to the subscription (names need not exist yet); refused whole when it would pass <see cref="MaxSegments"/>.</summary>
     public void Add(IEnumerable<string> names)
     {
         lock (gate)
-            segments = [.. segments.Union(names, StringComparer.Ordinal)];
+        {
+            var union = segments.Union(names, StringComparer.Ordinal).ToArray();
+            if (union.Length > MaxSegments)
+                throw Cdp.Server.Engine.EngineException.BadRequest(Cdp.Protocol.ErrorCode.TooMany,
+                    $"a connection may watch at most {MaxSegments} segments; it watches {segments.Length}. Unsubscribe from some first.", "segments");
+            segments = union;
+        }
     }
 
     /// <summary>Removes segments from the subscription.</summary>
