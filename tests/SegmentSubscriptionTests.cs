@@ -178,4 +178,28 @@ public sealed class SegmentSubscriptionTests
         await sub.AddAsync(["one-more"]);
         Assert.Contains("one-more", sub.Segments);
     }
+
+    [Fact]
+    public async Task A_client_that_stops_reading_ends_its_subscription_at_its_buffer_limit_instead_of_growing()
+    {
+        await using var s = await TestServer.StartAsync(null, null, Settings("socket"));
+        await Define(s, "de", "traits.country = \"DE\"");
+        await using var client = await CdpClient.ConnectAsync(new CdpClientOptions { Port = s.BinaryPort, MaxBufferedChanges = 20 });
+        await using var sub = await client.SubscribeAsync(["de"]);
+        for (int i = 0; i < 30; i++)
+            await Identify(s, $"b{i}", "DE");
+        // Nothing is read: the 21st change ends the subscription and closes its connection.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (s.Engine.SegmentFeed.HasSubscribers && DateTime.UtcNow < deadline)
+            await Task.Delay(10);
+        Assert.False(s.Engine.SegmentFeed.HasSubscribers);
+        int read = 0;
+        var e = await Assert.ThrowsAsync<SubscriptionOverflowException>(async () =>
+        {
+            await foreach (var change in sub.ReadAllAsync())
+                read++;
+        });
+        Assert.Equal(20, read);
+        Assert.Contains("not read", e.Message);
+    }
 }

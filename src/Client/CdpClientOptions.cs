@@ -24,6 +24,13 @@ public sealed record CdpClientOptions
     /// </summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Segment changes a subscription holds received and not yet read. An application that stops reading
+    /// would otherwise make the buffer grow for as long as the server sends; past this the subscription
+    /// ends with <see cref="SubscriptionOverflowException"/> and its connection closes. Default 100,000.
+    /// </summary>
+    public int MaxBufferedChanges { get; set; } = 100_000;
+
     /// <summary>How long connecting plus the Hello handshake may take; <see cref="Timeout.InfiniteTimeSpan"/> disables the limit.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -52,6 +59,8 @@ public sealed record CdpClientOptions
             throw new ArgumentOutOfRangeException(nameof(PoolSize), PoolSize, "PoolSize must be at least 1.");
         if (RequestTimeout <= TimeSpan.Zero && RequestTimeout != Timeout.InfiniteTimeSpan)
             throw new ArgumentOutOfRangeException(nameof(RequestTimeout), RequestTimeout, "RequestTimeout must be positive or infinite.");
+        if (MaxBufferedChanges < 1)
+            throw new ArgumentOutOfRangeException(nameof(MaxBufferedChanges), MaxBufferedChanges, "MaxBufferedChanges must be at least 1.");
         if (ConnectTimeout <= TimeSpan.Zero && ConnectTimeout != Timeout.InfiniteTimeSpan)
             throw new ArgumentOutOfRangeException(nameof(ConnectTimeout), ConnectTimeout, "ConnectTimeout must be positive or infinite.");
     }

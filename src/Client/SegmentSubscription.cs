@@ -16,7 +16,14 @@ public sealed record SegmentChange(string ProfileId, string Segment, bool Entere
 /// The server cut the subscription off because the client fell more than its queue behind. Changes
 /// were lost: re-read the members (HTTP <c>/v1/segments/{name}/members</c>) and subscribe again.
 /// </summary>
-public sealed class SubscriptionOverflowException() : Exception("The server ended the segment subscription: this client fell too far behind and changes were dropped. Re-read the members and subscribe again.");
+public sealed class SubscriptionOverflowException(string message) : Exception(message)
+{
+    /// <summary>The server cut the subscription off.</summary>
+    public SubscriptionOverflowException()
+        : this("The server ended the segment subscription: this client fell too far behind and changes were dropped. Re-read the members and subscribe again.")
+    {
+    }
+}
 
 /// <summary>
 /// A subscription to segment membership changes on its own connection. Read the changes with
@@ -26,11 +33,15 @@ public sealed class SubscriptionOverflowException() : Exception("The server ende
 public sealed class SegmentSubscription : IAsyncDisposable
 {
     readonly MultiplexedConnection connection;
-    readonly Channel<SegmentChange> changes = Channel.CreateUnbounded<SegmentChange>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    readonly Channel<SegmentChange> changes;
+    readonly int maxBuffered;
 
-    SegmentSubscription(MultiplexedConnection connection)
+    SegmentSubscription(MultiplexedConnection connection, int maxBuffered)
     {
         this.connection = connection;
+        this.maxBuffered = maxBuffered;
+        // Bounded (CdpClientOptions.MaxBufferedChanges): TryWrite fails when full instead of growing.
+        changes = Channel.CreateBounded<SegmentChange>(new BoundedChannelOptions(maxBuffered) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
         connection.PushReceived = OnPush;
         connection.Closed = e => changes.Writer.TryComplete(e);
     }
@@ -38,7 +49,7 @@ public sealed class SegmentSubscription : IAsyncDisposable
     internal static async Task<SegmentSubscription> OpenAsync(CdpClientOptions options, IEnumerable<string> segments, CancellationToken cancellationToken)
     {
         var connection = await MultiplexedConnection.OpenAsync(options, cancellationToken).ConfigureAwait(false);
-        var subscription = new SegmentSubscription(connection);
+        var subscription = new SegmentSubscription(connection, options.MaxBufferedChanges);
         try
         {
             await subscription.AddAsync(segments, cancellationToken).ConfigureAwait(false);
@@ -108,8 +119,13 @@ public sealed class SegmentSubscription : IAsyncDisposable
         }
         if (overflow)
             changes.Writer.TryComplete(new SubscriptionOverflowException());
-        else
-            changes.Writer.TryWrite(new SegmentChange(profile, segment, entered, reason, at));
+        else if (!changes.Writer.TryWrite(new SegmentChange(profile, segment, entered, reason, at)))
+        {
+            // Full (or already ended): end it here and close the connection, so the server stops sending.
+            if (changes.Writer.TryComplete(new SubscriptionOverflowException(
+                    $"The segment subscription ended: {maxBuffered} changes were received and not read (CdpClientOptions.MaxBufferedChanges). Re-read the members and subscribe again.")))
+                _ = connection.DisposeAsync().AsTask();
+        }
     }
 
     /// <summary>The changes, in the order the server made them, until the subscription ends.</summary>
