@@ -1240,22 +1240,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     {
         Span<byte> value = stackalloc byte[8];
         BinaryPrimitives.WriteUInt64LittleEndian(value, master);
-        fixed (byte* k = key, v = value)
-        {
-            var keySpan = SpanByte.FromPointer(k, key.Length);
-            var valueSpan = SpanByte.FromPointer(v, 8);
-            EnterStore();
-            try
-            {
-                var status = session.Upsert(ref keySpan, ref valueSpan);
-                if (status.IsPending)
-                    session.CompletePending(wait: true);
-            }
-            finally
-            {
-                ExitStore();
-            }
-        }
+        UpsertValue(key, value);
     }
 
     ReadOnlySpan<byte> IdentityKey(byte type, string value) => keyBuffer.AsSpan(0, StoreKeys.WriteIdentity(keyBuffer, type, value));

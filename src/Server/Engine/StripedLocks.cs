@@ -56,17 +56,8 @@ public sealed class StripedLocks
     /// </summary>
     public void Barrier()
     {
-        int taken = 0;
-        try
-        {
-            for (; taken < stripes.Length; taken++)
-                Monitor.Enter(stripes[taken]);
-        }
-        finally
-        {
-            for (int i = taken - 1; i >= 0; i--)
-                Monitor.Exit(stripes[i]);
-        }
+        EnterAll();
+        ExitAll();
     }
 
     /// <summary>Takes every stripe, in order, until <see cref="ExitAll"/> on the same thread: no write runs in between.</summary>
