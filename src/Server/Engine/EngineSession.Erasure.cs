@@ -51,10 +51,8 @@ public sealed unsafe partial class EngineSession
                 entry.Write(journalBuffer);
                 ApplyErase(master, record, absorbed, messageIds, now);
                 long address = AppendJournal();
-                // The keys of the person's journal entries go once this entry is durable.
-                foreach (var id in absorbed.Append(master))
-                    if (ciphers.Remove(id, out var cipher))
-                        cipher.Dispose();
+                // The keys of the person's journal entries go once this entry is durable; no
+                // session holds a copy (a seal reads the key and clears it).
                 engine.Keys.DestroyAfterCommit([.. absorbed, master], address);
                 engine.NoteErasure();
                 return new EraseResult(master, absorbed.Count, address);

@@ -1065,7 +1065,17 @@ public sealed unsafe partial class EngineSession : IDisposable
             ulong highest = entry.MasterId;
             if (entry.Unmerge is { } u)
                 highest = Math.Max(highest, Math.Max(u.KeptId, u.SplitId));
-            int length = SealedEntry.Seal(CipherFor(entry.MasterId), ref nonces, entry.MasterId, entry.Seq, highest, journalBuffer.WrittenSpan, sealBuffer);
+            Span<byte> key = stackalloc byte[Cdp.Server.Erasure.ProfileKeys.KeyBytes];
+            engine.Keys.GetOrCreate(entry.MasterId, key);
+            int length;
+            try
+            {
+                length = SealedEntry.Seal(cipher, key, ref nonces, entry.MasterId, entry.Seq, highest, journalBuffer.WrittenSpan, sealBuffer);
+            }
+            finally
+            {
+                key.Clear();
+            }
             return engine.Journal.Append(sealBuffer.AsSpan(0, length));
         }
         catch (Exception e)
@@ -1080,35 +1090,12 @@ public sealed unsafe partial class EngineSession : IDisposable
 
     byte[] sealBuffer = new byte[1024];
     NonceSequence nonces;
-    readonly Dictionary<ulong, System.Security.Cryptography.AesGcm> ciphers = [];
 
     /// <summary>
-    /// Most profile ciphers a session keeps: setting up AES-GCM for a key costs more than sealing a
-    /// small entry, and a connection tends to write the same profiles again.
+    /// Re-keyed for every entry (<see cref="EntryCipher"/>): writes go to ever other profiles, so a
+    /// cache of per-key cipher objects would not hit.
     /// </summary>
-    const int MaxCachedCiphers = 256;
-
-    System.Security.Cryptography.AesGcm CipherFor(ulong master)
-    {
-        if (ciphers.TryGetValue(master, out var cipher))
-            return cipher;
-        if (ciphers.Count >= MaxCachedCiphers)
-            DropCiphers();
-        Span<byte> key = stackalloc byte[Cdp.Server.Erasure.ProfileKeys.KeyBytes];
-        engine.Keys.GetOrCreate(master, key);
-        cipher = new System.Security.Cryptography.AesGcm(key, 16);
-        key.Clear();
-        ciphers[master] = cipher;
-        return cipher;
-    }
-
-    /// <summary>Forgets every cached cipher (a destroyed key must not live on in one).</summary>
-    internal void DropCiphers()
-    {
-        foreach (var c in ciphers.Values)
-            c.Dispose();
-        ciphers.Clear();
-    }
+    readonly EntryCipher cipher = new();
 
     void ApplyDelta(ulong master, ReadOnlySpan<byte> delta, bool replay)
     {
@@ -1396,7 +1383,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        DropCiphers();
+        cipher.Dispose();
         engine.Unregister(this, () => session.Dispose());
     }
 }

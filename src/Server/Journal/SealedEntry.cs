@@ -32,8 +32,8 @@ public static class SealedEntry
     /// <summary>True when <paramref name="bytes"/> is a sealed entry.</summary>
     public static bool IsSealed(ReadOnlySpan<byte> bytes) => bytes.Length > 0 && bytes[0] == Marker;
 
-    /// <summary>Seals <paramref name="plain"/> into <paramref name="destination"/> (at least <see cref="Overhead"/> bytes longer) and returns the length.</summary>
-    public static int Seal(AesGcm cipher, ref NonceSequence nonces, ulong keyId, ulong seq, ulong highestId, ReadOnlySpan<byte> plain, Span<byte> destination)
+    /// <summary>Seals <paramref name="plain"/> under <paramref name="key"/> into <paramref name="destination"/> (at least <see cref="Overhead"/> bytes longer) and returns the length.</summary>
+    public static int Seal(EntryCipher cipher, ReadOnlySpan<byte> key, ref NonceSequence nonces, ulong keyId, ulong seq, ulong highestId, ReadOnlySpan<byte> plain, Span<byte> destination)
     {
         int length = Overhead + plain.Length;
         if (destination.Length < length)
@@ -47,7 +47,7 @@ public static class SealedEntry
         var nonce = destination.Slice(HeaderBytes, NonceBytes);
         nonces.Next(nonce);
         var tag = destination.Slice(HeaderBytes + NonceBytes, TagBytes);
-        cipher.Encrypt(nonce, plain, destination.Slice(Overhead, plain.Length), tag, header);
+        cipher.Encrypt(key, nonce, plain, destination.Slice(Overhead, plain.Length), tag, header);
         return length;
     }
 
@@ -63,9 +63,10 @@ public static class SealedEntry
 
     /// <summary>
     /// Decodes a journal entry, opening it first when sealed. Null when its key was destroyed (the
-    /// person was erased). Throws <see cref="InvalidDataException"/> when it is damaged.
+    /// person was erased). Throws <see cref="InvalidDataException"/> when it is damaged. Without a
+    /// <paramref name="cipher"/>, the calling thread's (<see cref="EntryCipher.ForThread"/>).
     /// </summary>
-    public static JournalEntry? Open(byte[] bytes, ProfileKeys keys)
+    public static JournalEntry? Open(byte[] bytes, ProfileKeys keys, EntryCipher? cipher = null)
     {
         if (!IsSealed(bytes))
             return JournalEntry.Read(bytes);
@@ -76,12 +77,8 @@ public static class SealedEntry
         var plain = new byte[bytes.Length - Overhead];
         try
         {
-            using var cipher = new AesGcm(key, TagBytes);
-            cipher.Decrypt(bytes.AsSpan(HeaderBytes, NonceBytes), bytes.AsSpan(Overhead), bytes.AsSpan(HeaderBytes + NonceBytes, TagBytes), plain, bytes.AsSpan(0, HeaderBytes));
-        }
-        catch (AuthenticationTagMismatchException e)
-        {
-            throw new InvalidDataException($"sealed journal entry of profile {keyId} does not open with its key (damaged entry or key file)", e);
+            if (!(cipher ?? EntryCipher.ForThread).TryDecrypt(key, bytes.AsSpan(HeaderBytes, NonceBytes), bytes.AsSpan(Overhead), bytes.AsSpan(HeaderBytes + NonceBytes, TagBytes), plain, bytes.AsSpan(0, HeaderBytes)))
+                throw new InvalidDataException($"sealed journal entry of profile {keyId} does not open with its key (damaged entry or key file)");
         }
         finally
         {
