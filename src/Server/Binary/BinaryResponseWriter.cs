@@ -211,20 +211,29 @@ public static class BinaryResponseWriter
             }
         }
 
-        w.WriteString("traits"u8);
-        w.WriteMapHeader(view.CountProjectedTraits());
+        // The map header needs the number of traits the purpose may see, known only after a walk:
+        // the entries go to a scratch buffer first, so the record is decoded once instead of twice.
+        var scratch = traitScratch ??= new ArrayBufferWriter<byte>(1024);
+        scratch.ResetWrittenCount();
+        var traits = new MessagePackWriter(scratch);
+        int shownTraits = 0;
         reader = new ProfileRecordReader(record);
         while (reader.NextTrait(out var trait))
         {
             if (!view.Includes(trait.NameId))
                 continue;
-            w.WriteString(view.NameOf(trait.NameId));
-            WriteTraitValue(ref w, trait);
+            shownTraits++;
+            traits.WriteString(view.NameOf(trait.NameId));
+            WriteTraitValue(ref traits, trait);
         }
+        traits.Flush();
+        w.WriteString("traits"u8);
+        w.WriteMapHeader(shownTraits);
+        w.WriteRaw(scratch.WrittenSpan);
 
+        // The same reader goes on into the events, which follow the traits it has just read.
         w.WriteString("events"u8);
         w.WriteMapHeader(ProfileRecord.EventCount(record));
-        reader = new ProfileRecordReader(record);
         while (reader.NextEvent(out var e))
         {
             w.WriteString(view.NameOf(e.NameId));
@@ -255,6 +264,9 @@ public static class BinaryResponseWriter
         TraitValueCodec.WriteTimestamp(ref w, view.UpdatedAt);
         w.Flush();
     }
+
+    /// <summary>A profile's trait entries while their count is not yet known (<see cref="WriteProfile"/>); one per thread.</summary>
+    [ThreadStatic] static ArrayBufferWriter<byte>? traitScratch;
 
     static void WriteTraitValue(ref MessagePackWriter w, in TraitEntry trait)
     {

@@ -253,17 +253,6 @@ public sealed class ProfileView
     /// <summary>Whether a name id is a consent (shown under <c>consent</c>, never as a trait).</summary>
     public bool IsConsent(ushort nameId) => schema.IsConsent(nameId);
 
-    /// <summary>Number of traits the caller may see.</summary>
-    public int CountProjectedTraits()
-    {
-        var r = new ProfileRecordReader(Record);
-        int n = 0;
-        while (r.NextTrait(out var t))
-            if (Includes(t.NameId))
-                n++;
-        return n;
-    }
-
     /// <summary>UTF-8 name of a trait or event id.</summary>
     public ReadOnlySpan<byte> NameOf(ushort nameId) => schema.GetUtf8Name(nameId);
 
