@@ -20,7 +20,6 @@ public sealed class WriteJournal : IDisposable
 {
     readonly FasterLog log;
     readonly IDevice device;
-    readonly DeviceLogCommitCheckpointManager commits;
     readonly ILogger logger;
     readonly int commitIntervalMs;
     readonly Thread committer;
@@ -46,24 +45,13 @@ public sealed class WriteJournal : IDisposable
         this.logger = logger;
         this.commitIntervalMs = commitIntervalMs;
         device = Devices.CreateLogDevice(Path.Combine(directory, "journal.log"), preallocateFile: false, recoverDevice: true);
-        // FasterLog's own default commit manager, with one change: in fast-commit mode only every
-        // FastCommitMetadataEvery-th commit (and every truncation) writes a metadata file.
-        commits = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(),
-            new DefaultCheckpointNamingScheme(Path.Combine(directory, "commits")), removeOutdated: true,
-            fastCommitThrottleFreq: FastCommitMetadataEvery);
         var settings = new FasterLogSettings
         {
             LogDevice = device,
             PageSize = pageBytes,
             MemorySize = memoryBytes,
             SegmentSize = segmentBytes,
-            LogCommitManager = commits,
-            // A commit writes its record into the log itself, in the same write as the entries it
-            // covers, instead of also creating, syncing and later deleting a metadata file per commit:
-            // that took 1.5-2.5 of the 4-5 ms a commit lasted on this VM, and acknowledgements wait for
-            // commits. Recovery reads the newest metadata file and scans the log forward from there
-            // for later commit records; it needs the per-entry checksums below.
-            FastCommitMode = true,
+            LogCommitDir = Path.Combine(directory, "commits"),
             // An unreadable commit record must stop the server, not start it with an empty journal.
             TryRecoverLatest = false,
             AutoRefreshSafeTailAddress = false,
@@ -83,12 +71,6 @@ public sealed class WriteJournal : IDisposable
         committer = new Thread(CommitLoop) { IsBackground = true, Name = "cdp-journal-commit" };
         committer.Start();
     }
-
-    /// <summary>
-    /// In fast-commit mode, one commit in this many also writes a metadata file: it bounds how much of
-    /// the log recovery scans for commit records (at most this many commits' worth).
-    /// </summary>
-    const int FastCommitMetadataEvery = 100;
 
     static bool IsEmpty(string directory)
     {
@@ -302,7 +284,6 @@ public sealed class WriteJournal : IDisposable
         }
         ReleaseWaiters(new JournalFailedException(new ObjectDisposedException(nameof(WriteJournal))));
         log.Dispose();
-        commits.Dispose();
         device.Dispose();
         commitRequested.Dispose();
     }
