@@ -97,6 +97,34 @@ public class EntryCipherTests
     }
 
     [Fact]
+    public void No_copy_of_a_key_stays_in_process_memory_after_a_seal_or_an_open()
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        using var cipher = new EntryCipher();
+        Assert.True(cipher.IsNative);
+        // The key exists only XOR-masked in managed memory and unmasked on the stack for the calls,
+        // so the search below can only find a copy that the cipher (OpenSSL's key schedule) kept.
+        var masked = new byte[32];
+        RandomNumberGenerator.Fill(masked);
+        const byte Mask = 0x5A;
+        var sealedBytes = new byte[300];
+        var tag = new byte[16];
+        Span<byte> key = stackalloc byte[32];
+        for (int i = 0; i < 32; i++)
+            key[i] = (byte)(masked[i] ^ Mask);
+        cipher.Encrypt(key, new byte[12], new byte[300], sealedBytes, tag, new byte[26]);
+        key.Clear();
+        Assert.Equal(0, ProcessMemory.CountMasked(masked, Mask));
+
+        for (int i = 0; i < 32; i++)
+            key[i] = (byte)(masked[i] ^ Mask);
+        Assert.True(cipher.TryDecrypt(key, new byte[12], sealedBytes, tag, new byte[300], new byte[26]));
+        key.Clear();
+        Assert.Equal(0, ProcessMemory.CountMasked(masked, Mask));
+    }
+
+    [Fact]
     public void Wrong_sizes_are_refused_and_a_disposed_cipher_throws()
     {
         var cipher = new EntryCipher();
@@ -108,5 +136,56 @@ public class EntryCipherTests
         cipher.Dispose();
         if (native)
             Assert.Throws<ObjectDisposedException>(() => cipher.Encrypt(new byte[32], new byte[12], new byte[10], output, new byte[16], default));
+    }
+}
+
+/// <summary>Searches this process's readable memory (Linux, /proc/self/mem) for a byte string.</summary>
+static class ProcessMemory
+{
+    /// <summary>
+    /// Occurrences of the bytes <c>masked[i] ^ mask</c>. The needle is compared as it is unmasked,
+    /// one byte at a time, so the search never writes it anywhere it could then find.
+    /// </summary>
+    public static int CountMasked(byte[] masked, byte mask)
+    {
+        int found = 0;
+        using var mem = new FileStream("/proc/self/mem", FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None);
+        var chunk = new byte[1 << 20];
+        byte first = (byte)(masked[0] ^ mask);
+        foreach (var line in File.ReadAllLines("/proc/self/maps"))
+        {
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length < 2 || parts[1][0] != 'r' || line.Contains("[vvar") || line.Contains("[vsyscall]"))
+                continue;
+            var range = parts[0].Split('-');
+            long start = Convert.ToInt64(range[0], 16), end = Convert.ToInt64(range[1], 16);
+            for (long at = start; at < end; at += chunk.Length - masked.Length)
+            {
+                int want = (int)Math.Min(chunk.Length, end - at);
+                int read;
+                try
+                {
+                    mem.Position = at;
+                    read = mem.Read(chunk, 0, want);
+                }
+                catch (IOException)
+                {
+                    break;
+                }
+                for (int i = 0; i + masked.Length <= read; i++)
+                {
+                    if (chunk[i] != first)
+                        continue;
+                    int j = 1;
+                    while (j < masked.Length && chunk[i + j] == (byte)(masked[j] ^ mask))
+                        j++;
+                    if (j == masked.Length)
+                        found++;
+                }
+                if (want < chunk.Length)
+                    break;
+            }
+        }
+        return found;
     }
 }

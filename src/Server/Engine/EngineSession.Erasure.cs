@@ -52,7 +52,8 @@ public sealed unsafe partial class EngineSession
                 ApplyErase(master, record, absorbed, messageIds, now);
                 long address = AppendJournal();
                 // The keys of the person's journal entries go once this entry is durable; no
-                // session holds a copy (a seal reads the key and clears it).
+                // session holds a copy (a seal reads the key, clears it, and re-keys its cipher
+                // context with zeros: EntryCipher).
                 engine.Keys.DestroyAfterCommit([.. absorbed, master], address);
                 engine.NoteErasure();
                 return new EraseResult(master, absorbed.Count, address);

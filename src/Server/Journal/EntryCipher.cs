@@ -39,11 +39,12 @@ public sealed unsafe class EntryCipher : IDisposable
         if (ctx == 0)
             throw new CryptographicException("OpenSSL could not allocate a cipher context.");
         // Bound to the cipher once, without a key: every call after this only sets key and nonce.
+        // Should OpenSSL refuse, this instance simply takes the AesGcm path.
         if (ssl.CipherInit(ctx, ssl.Cipher, 0, null, null, 1) != 1)
         {
             ssl.FreeContext(ctx);
             ssl.ClearErrors();
-            throw new CryptographicException("OpenSSL refused to set up AES-256-GCM.");
+            return;
         }
         context = ctx;
     }
@@ -51,8 +52,16 @@ public sealed unsafe class EntryCipher : IDisposable
     /// <summary>A cipher that always goes through <see cref="AesGcm"/> (the fallback; tests check both agree).</summary>
     internal static EntryCipher CreateManaged() => new(preferNative: false);
 
-    /// <summary>True when calls go straight to OpenSSL.</summary>
-    public bool IsNative => context != 0;
+    /// <summary>True when calls go straight to OpenSSL (and the cipher is not disposed).</summary>
+    public bool IsNative => context is not (0 or Disposed);
+
+    const nint Disposed = -1;
+
+    /// <summary>
+    /// An all-zero key the context is left holding after every call: its key schedule would otherwise
+    /// keep the last profile's key in memory until the next call, even after that profile was erased.
+    /// </summary>
+    static readonly byte[] NoKey = new byte[KeyBytes];
 
     /// <summary>One cipher per thread for the readers that have no session of their own (replay, history, tests).</summary>
     [ThreadStatic] static EntryCipher? threadCipher;
@@ -71,22 +80,35 @@ public sealed unsafe class EntryCipher : IDisposable
             return;
         }
         var ssl = OpenSsl.Instance!;
-        ObjectDisposedException.ThrowIf(context == -1, this);
+        ObjectDisposedException.ThrowIf(context == Disposed, this);
+        bool ok;
         fixed (byte* k = key, n = nonce, p = plain, c = cipherText, t = tag, a = associated)
         {
             int written = 0;
-            bool ok = ssl.CipherInit(context, 0, 0, k, n, 1) == 1
+            ok = ssl.CipherInit(context, 0, 0, k, n, 1) == 1
                 && (associated.Length == 0 || ssl.CipherUpdate(context, null, &written, a, associated.Length) == 1)
                 && (plain.Length == 0 || ssl.CipherUpdate(context, c, &written, p, plain.Length) == 1)
                 && ssl.CipherFinal(context, c + plain.Length, &written) == 1
                 && ssl.Control(context, CtrlGcmGetTag, TagBytes, t) == 1;
-            if (!ok)
-            {
-                ssl.ClearErrors();
-                cipherText.Clear();
-                throw new CryptographicException("OpenSSL failed to encrypt a journal entry.");
-            }
         }
+        Forget(ssl);
+        if (!ok)
+        {
+            ssl.ClearErrors();
+            cipherText.Clear();
+            throw new CryptographicException("OpenSSL failed to encrypt a journal entry.");
+        }
+    }
+
+    /// <summary>Re-keys the context with <see cref="NoKey"/>, so that no profile key stays in its key schedule.</summary>
+    void Forget(OpenSsl ssl)
+    {
+        fixed (byte* zero = NoKey)
+            if (ssl.CipherInit(context, 0, 0, zero, null, 1) != 1)
+                ssl.ClearErrors();
+        // The context must outlive the native calls above: without this the finalizer of an
+        // instance no longer referenced could free it while they run.
+        GC.KeepAlive(this);
     }
 
     /// <summary>
@@ -110,32 +132,36 @@ public sealed unsafe class EntryCipher : IDisposable
             }
         }
         var ssl = OpenSsl.Instance!;
-        ObjectDisposedException.ThrowIf(context == -1, this);
+        ObjectDisposedException.ThrowIf(context == Disposed, this);
         // OpenSSL reads the expected tag through a non-const pointer; give it a copy.
         Span<byte> expected = stackalloc byte[TagBytes];
         tag.CopyTo(expected);
+        bool ready, matched = false;
         fixed (byte* k = key, n = nonce, c = cipherText, p = plain, t = expected, a = associated)
         {
             int written = 0;
-            bool ready = ssl.CipherInit(context, 0, 0, k, n, 0) == 1
+            ready = ssl.CipherInit(context, 0, 0, k, n, 0) == 1
                 && (associated.Length == 0 || ssl.CipherUpdate(context, null, &written, a, associated.Length) == 1)
                 && (cipherText.Length == 0 || ssl.CipherUpdate(context, p, &written, c, cipherText.Length) == 1)
                 && ssl.Control(context, CtrlGcmSetTag, TagBytes, t) == 1;
-            if (!ready)
-            {
-                ssl.ClearErrors();
-                plain.Clear();
-                throw new CryptographicException("OpenSSL failed to decrypt a journal entry.");
-            }
             // Final is where GCM compares the tag: anything but 1 is a mismatch, not a fault.
-            if (ssl.CipherFinal(context, p + cipherText.Length, &written) != 1)
-            {
-                ssl.ClearErrors();
-                plain.Clear();
-                return false;
-            }
-            return true;
+            if (ready)
+                matched = ssl.CipherFinal(context, p + cipherText.Length, &written) == 1;
         }
+        Forget(ssl);
+        if (!ready)
+        {
+            ssl.ClearErrors();
+            plain.Clear();
+            throw new CryptographicException("OpenSSL failed to decrypt a journal entry.");
+        }
+        if (!matched)
+        {
+            ssl.ClearErrors();
+            plain.Clear();
+            return false;
+        }
+        return true;
     }
 
     static void Check(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, int inLength, int outLength, ReadOnlySpan<byte> tag)
@@ -163,9 +189,9 @@ public sealed unsafe class EntryCipher : IDisposable
     void Free()
     {
         nint ctx = context;
-        if (ctx is 0 or -1)
+        if (ctx is 0 or Disposed)
             return;
-        context = -1;
+        context = Disposed;
         OpenSsl.Instance!.FreeContext(ctx);
     }
 
