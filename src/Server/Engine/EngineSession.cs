@@ -849,6 +849,9 @@ public sealed unsafe partial class EngineSession : IDisposable
         return (ProfileRecord.IsAlias(value) ? value[..ProfileRecord.AliasSize] : value[..ProfileRecord.UsedLength(value)]).ToArray();
     }
 
+    /// <summary>Stores <paramref name="value"/> under <paramref name="key"/> as it is, bypassing the engine. For tests of older stored formats.</summary>
+    internal void UpsertRawForTests(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => UpsertValue(key, value);
+
     /// <summary>Most aliases a lookup by master id follows (merges of merges).</summary>
     const int MaxAliasHops = 64;
 
@@ -1182,13 +1185,22 @@ public sealed unsafe partial class EngineSession : IDisposable
         master = 0;
         if (!TryRead(key, valueBuffer, out var output))
             return false;
+        ReadOnlySpan<byte> value;
+        IMemoryOwner<byte>? owner = null;
         if (output.IsSpanByte)
-            master = BinaryPrimitives.ReadUInt64LittleEndian(valueBuffer);
+            value = valueBuffer.AsSpan(0, output.Length);
         else
         {
-            using var memory = output.Memory;
-            master = BinaryPrimitives.ReadUInt64LittleEndian(memory.Memory.Span);
+            owner = output.Memory;
+            value = owner.Memory.Span[..output.Length];
         }
+        using (owner)
+            master = value.Length switch
+            {
+                4 => BinaryPrimitives.ReadUInt32LittleEndian(value),
+                8 => BinaryPrimitives.ReadUInt64LittleEndian(value),
+                _ => throw new EngineException(Status.InternalError, ErrorCode.Internal, $"a stored master id has {value.Length} bytes; the store is damaged."),
+            };
         return true;
     }
 
@@ -1223,11 +1235,24 @@ public sealed unsafe partial class EngineSession : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// Points an identifier (or a messageId) at a profile. Ids below 2^32 take 4 bytes, larger ones 8
+    /// (<see cref="TryReadMasterId"/> tells them apart by length): with FASTER's 8-byte record
+    /// alignment that is 8 bytes less per identifier, a tracked figure (docs/performance.md).
+    /// </summary>
     void UpsertMasterId(ReadOnlySpan<byte> key, ulong master)
     {
         Span<byte> value = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64LittleEndian(value, master);
-        UpsertValue(key, value);
+        if (master <= uint.MaxValue)
+        {
+            BinaryPrimitives.WriteUInt32LittleEndian(value, (uint)master);
+            UpsertValue(key, value[..4]);
+        }
+        else
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(value, master);
+            UpsertValue(key, value);
+        }
     }
 
     ReadOnlySpan<byte> IdentityKey(byte type, string value) => keyBuffer.AsSpan(0, StoreKeys.WriteIdentity(keyBuffer, type, value));
@@ -1278,17 +1303,24 @@ public sealed unsafe partial class EngineSession : IDisposable
         if (!output.IsSpanByte)
         {
             using var memory = output.Memory;
-            value = memory.Memory.Span[..16].ToArray();
+            value = memory.Memory.Span[..HistoryHeadBytes].ToArray();
         }
+        else if (output.Length < HistoryHeadBytes)
+            throw new EngineException(Status.InternalError, ErrorCode.Internal, $"the history head of profile {master} has {output.Length} bytes; the store is damaged.");
         return new HistoryLink(BinaryPrimitives.ReadInt64LittleEndian(value), (HistorySide)value[8]);
     }
+
+    /// <summary>
+    /// A history head: the entry's journal address and the side of it (9 bytes; heads written before
+    /// took 16, of which these are the first 9, and still read).
+    /// </summary>
+    const int HistoryHeadBytes = 9;
 
     void SetHistoryHead(ulong master, HistoryLink link)
     {
         Span<byte> key = stackalloc byte[9];
         StoreKeys.WriteHistory(key, master);
-        Span<byte> value = stackalloc byte[16];
-        value.Clear();
+        Span<byte> value = stackalloc byte[HistoryHeadBytes];
         BinaryPrimitives.WriteInt64LittleEndian(value, link.Address);
         value[8] = (byte)link.Side;
         UpsertValue(key, value);

@@ -1,0 +1,75 @@
+using System.Buffers.Binary;
+using Cdp.Server.Engine;
+using Cdp.Server.Hosting;
+using Cdp.Server.Storage;
+using Cdp.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace Cdp.Tests;
+
+/// <summary>
+/// Identity entries now hold a master id in 4 bytes and history heads take 9; stores written before
+/// (8 and 16 bytes) must still be read and updated in place.
+/// </summary>
+public sealed class StoredValueFormatTests
+{
+    [Fact]
+    public async Task Identity_and_history_values_in_the_older_wider_form_are_read_and_rewritten()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            var options = new CdpOptions { DataDir = dir };
+            options.Store.IndexBytes = 1 << 16;
+            options.Store.MemoryBytes = 1 << 22;
+            options.Store.PageBytes = 1 << 18;
+            options.Store.CheckpointIntervalSeconds = 0;
+            await using var engine = ProfileEngine.Open(options, TimeProvider.System, NullLogger.Instance);
+            using var session = engine.NewSession();
+            var command = new WriteCommand();
+            WriteResult Track(string email)
+            {
+                command.Reset();
+                command.Kind = WriteKind.Track;
+                command.Event = "Order Completed";
+                command.AddIdentifier("email", email, "email");
+                return session.Write(command);
+            }
+            var first = Track("old@format.test");
+
+            // Rewrite both values the way earlier versions stored them.
+            var identityKey = new byte[StoreKeys.MaxKeyLength];
+            int length = StoreKeys.WriteIdentity(identityKey, Cdp.Server.Identity.IdentifierTypes.Email, "old@format.test");
+            var wideId = new byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(wideId, first.MasterId);
+            session.UpsertRawForTests(identityKey.AsSpan(0, length), wideId);
+            var historyKey = new byte[9];
+            StoreKeys.WriteHistory(historyKey, first.MasterId);
+            var wideHead = new byte[16];
+            BinaryPrimitives.WriteInt64LittleEndian(wideHead, first.JournalAddress);
+            session.UpsertRawForTests(historyKey, wideHead);
+
+            Assert.Equal(first.MasterId, session.GetProfile("email", "old@format.test", null)!.MasterId);
+            var second = Track("old@format.test");
+            Assert.Equal(first.MasterId, second.MasterId);
+            Assert.False(second.Created);
+            // The second write linked back to the first through the 16-byte head.
+            var report = session.AccessReport("email", "old@format.test")!;
+            Assert.Null(report.HistoryMissing);
+            Assert.Equal(2, report.Writes!.Count);
+            var reader = new Cdp.Server.Profiles.ProfileRecordReader(report.View.Record);
+            Assert.True(reader.NextEvent(out var orders));
+            Assert.Equal(2, (int)orders.Count);
+
+            // A value of any other width is damage, said as such rather than misread.
+            session.UpsertRawForTests(identityKey.AsSpan(0, length), new byte[5]);
+            var error = Assert.Throws<EngineException>(() => session.GetProfile("email", "old@format.test", null));
+            Assert.Contains("damaged", error.Message);
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+}
