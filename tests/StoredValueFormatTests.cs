@@ -28,14 +28,17 @@ public sealed class StoredValueFormatTests
             await using var engine = ProfileEngine.Open(options, TimeProvider.System, NullLogger.Instance);
             using var session = engine.NewSession();
             var command = new WriteCommand();
-            WriteResult Track(string email)
+            WriteResult Track(string email, string? userId = null)
             {
                 command.Reset();
                 command.Kind = WriteKind.Track;
                 command.Event = "Order Completed";
                 command.AddIdentifier("email", email, "email");
+                if (userId is not null)
+                    command.AddIdentifier("user_id", userId, "user_id");
                 return session.Write(command);
             }
+            var oldest = Track("oldest@format.test", "z");
             var first = Track("old@format.test");
 
             // Rewrite both values the way earlier versions stored them.
@@ -50,6 +53,7 @@ public sealed class StoredValueFormatTests
             BinaryPrimitives.WriteInt64LittleEndian(wideHead, first.JournalAddress);
             session.UpsertRawForTests(historyKey, wideHead);
 
+            Assert.Equal(first.MasterId, session.ReadIdentifierEntryForTests("email", "old@format.test"));
             Assert.Equal(first.MasterId, session.GetProfile("email", "old@format.test", null)!.MasterId);
             var second = Track("old@format.test");
             Assert.Equal(first.MasterId, second.MasterId);
@@ -61,6 +65,13 @@ public sealed class StoredValueFormatTests
             var reader = new Cdp.Server.Profiles.ProfileRecordReader(report.View.Record);
             Assert.True(reader.NextEvent(out var orders));
             Assert.Equal(2, (int)orders.Count);
+
+            // A merge into the older profile re-points the e-mail: the 4-byte id replaces the 8-byte
+            // value in place, and lookups follow it.
+            var merged = Track("old@format.test", "z");
+            Assert.Equal(oldest.MasterId, merged.MasterId);
+            Assert.Equal(oldest.MasterId, session.ReadIdentifierEntryForTests("email", "old@format.test"));
+            Assert.Equal(oldest.MasterId, session.GetProfile("email", "old@format.test", null)!.MasterId);
 
             // A value of any other width is damage, said as such rather than misread.
             session.UpsertRawForTests(identityKey.AsSpan(0, length), new byte[5]);

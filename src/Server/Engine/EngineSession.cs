@@ -849,6 +849,13 @@ public sealed unsafe partial class EngineSession : IDisposable
         return (ProfileRecord.IsAlias(value) ? value[..ProfileRecord.AliasSize] : value[..ProfileRecord.UsedLength(value)]).ToArray();
     }
 
+    /// <summary>The master id an identifier's entry holds (no alias followed); 0 when none. For tests.</summary>
+    internal ulong ReadIdentifierEntryForTests(string type, string value)
+    {
+        byte typeId = engine.IdentifierTypes.GetId(type, "type");
+        return TryReadMasterId(IdentityKey(typeId, engine.Normalizer.Normalize(typeId, value, "value")), out var master) ? master : 0;
+    }
+
     /// <summary>Stores <paramref name="value"/> under <paramref name="key"/> as it is, bypassing the engine. For tests of older stored formats.</summary>
     internal void UpsertRawForTests(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => UpsertValue(key, value);
 
@@ -1095,8 +1102,8 @@ public sealed unsafe partial class EngineSession : IDisposable
     NonceSequence nonces;
 
     /// <summary>
-    /// Re-keyed for every entry (<see cref="EntryCipher"/>): writes go to ever other profiles, so a
-    /// cache of per-key cipher objects would not hit.
+    /// Re-keyed for every entry (<see cref="EntryCipher"/>): writes spread over many profiles, so a
+    /// cache of per-key cipher objects would rarely hit.
     /// </summary>
     readonly EntryCipher cipher = new();
 
