@@ -63,10 +63,11 @@ public static class SealedEntry
 
     /// <summary>
     /// Decodes a journal entry, opening it first when sealed. Null when its key was destroyed (the
-    /// person was erased). Throws <see cref="InvalidDataException"/> when it is damaged. Without a
-    /// <paramref name="cipher"/>, the calling thread's (<see cref="EntryCipher.ForThread"/>).
+    /// person was erased). Throws <see cref="InvalidDataException"/> when it is damaged. Opened with
+    /// the calling thread's cipher (<see cref="EntryCipher.ForThread"/>): readers (replay, history)
+    /// have no session of their own.
     /// </summary>
-    public static JournalEntry? Open(byte[] bytes, ProfileKeys keys, EntryCipher? cipher = null)
+    public static JournalEntry? Open(byte[] bytes, ProfileKeys keys)
     {
         if (!IsSealed(bytes))
             return JournalEntry.Read(bytes);
@@ -77,7 +78,7 @@ public static class SealedEntry
         var plain = new byte[bytes.Length - Overhead];
         try
         {
-            if (!(cipher ?? EntryCipher.ForThread).TryDecrypt(key, bytes.AsSpan(HeaderBytes, NonceBytes), bytes.AsSpan(Overhead), bytes.AsSpan(HeaderBytes + NonceBytes, TagBytes), plain, bytes.AsSpan(0, HeaderBytes)))
+            if (!EntryCipher.ForThread.TryDecrypt(key, bytes.AsSpan(HeaderBytes, NonceBytes), bytes.AsSpan(Overhead), bytes.AsSpan(HeaderBytes + NonceBytes, TagBytes), plain, bytes.AsSpan(0, HeaderBytes)))
                 throw new InvalidDataException($"sealed journal entry of profile {keyId} does not open with its key (damaged entry or key file)");
         }
         finally
