@@ -104,4 +104,80 @@ public sealed class ProfileRecordTests
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(damaged.AsSpan(8), (uint)damaged.Length);
         Assert.False(ProfileRecord.IsValid(damaged));
     }
+
+    [Fact]
+    public void A_trait_written_with_the_profile_and_no_source_costs_a_name_and_a_tag()
+    {
+        // Time equal to the base (the creating write's time) and no source: neither is stored.
+        var plain = Merge([], Delta(b => b.AddTrait(1, TraitValue.Int(5)), 1, 1_000, 1_000));
+        Assert.Equal(ProfileRecord.HeaderSize + 3, ProfileRecord.UsedLength(plain));
+        Assert.Equal(ProfileRecord.FormatVersion, plain[0]);
+
+        // A source and a time off the base are both kept, and read back.
+        var builder = new ProfileRecordBuilder();
+        builder.AddTrait(1, TraitValue.Int(5));
+        var sourced = Merge([], builder.Build(7, 1, 1_000, 900, source: 300).ToArray());
+        Assert.True(ProfileRecord.UsedLength(sourced) > ProfileRecord.HeaderSize + 3);
+        var reader = new ProfileRecordReader(sourced);
+        Assert.True(reader.NextTrait(out var t));
+        Assert.Equal(300, t.Source);
+        Assert.Equal(900, t.Time);
+        Assert.Equal(5, t.Integer);
+
+        var unsourced = new ProfileRecordReader(plain);
+        Assert.True(unsourced.NextTrait(out var u));
+        Assert.Equal(-1, u.Source);
+        Assert.Equal(1_000, u.Time);
+    }
+
+    /// <summary>A format-3 record as earlier versions stored it: every trait has its kind byte, source + 1 and time.</summary>
+    static byte[] PreviousFormatRecord()
+    {
+        var r = new byte[ProfileRecord.HeaderSize + 64];
+        var w = new SpanWriter(r, 1_000);
+        w.Skip(ProfileRecord.HeaderSize);
+        Assert.True(w.TryWriteIdentifier(IdentifierTypes.Email, "a@x.com"u8));
+        // name 1: int 5, no source (0), time = base (zigzag 0)
+        Assert.True(w.TryWriteVarint(1) && w.TryWriteByte((byte)TraitKind.Int) && w.TryWriteVarint(0) && w.TryWriteZigZag(0) && w.TryWriteZigZag(5));
+        // name 2: string "old", source 7 (stored as 8), time base - 200
+        Assert.True(w.TryWriteVarint(2) && w.TryWriteByte((byte)TraitKind.String) && w.TryWriteVarint(8) && w.TryWriteZigZag(-200) && w.TryWriteString("old"));
+        ProfileRecord.WriteHeader(r, identifiers: 1, traits: 2, events: 0, computed: 0, w.Position, 7, lastSeq: 3, createdAt: 1_000, updatedAt: 2_000);
+        r[0] = ProfileRecord.PreviousFormatVersion;
+        return r[..w.Position];
+    }
+
+    [Fact]
+    public void A_format_3_record_is_still_read_and_a_write_turns_it_into_format_4()
+    {
+        var old = PreviousFormatRecord();
+        Assert.True(ProfileRecord.IsValid(old));
+        var reader = new ProfileRecordReader(old);
+        Assert.True(reader.NextTrait(out var first));
+        Assert.Equal((5L, -1, 1_000L), (first.Integer, first.Source, first.Time));
+        Assert.True(reader.NextTrait(out var second));
+        Assert.True(second.Utf8.SequenceEqual("old"u8));
+        Assert.Equal((7, 800L), (second.Source, second.Time));
+
+        var merged = Merge(old, Delta(b => b.AddTrait(3, TraitValue.Bool(true)), 4, 3_000, 3_000));
+        Assert.Equal(ProfileRecord.FormatVersion, merged[0]);
+        var after = new ProfileRecordReader(merged);
+        Assert.True(after.NextIdentifier(out _, out var email) && email.SequenceEqual("a@x.com"u8));
+        Assert.True(after.NextTrait(out var a));
+        Assert.Equal((1, 5L, -1, 1_000L), ((int)a.NameId, a.Integer, a.Source, a.Time));
+        Assert.True(after.NextTrait(out var b));
+        Assert.True(b.Utf8.SequenceEqual("old"u8));
+        Assert.Equal((2, 7, 800L), ((int)b.NameId, b.Source, b.Time));
+        Assert.True(after.NextTrait(out var c));
+        Assert.Equal((3, TraitKind.True, 3_000L), ((int)c.NameId, c.Kind, c.Time));
+        Assert.False(after.NextTrait(out _));
+    }
+
+    [Fact]
+    public void A_trait_tag_with_unknown_bits_is_invalid_not_an_exception()
+    {
+        var record = Merge([], Delta(b => b.AddTrait(1, TraitValue.Int(5)), 1, 10, 10)).ToArray();
+        // Header, then name id (1 byte), then the tag.
+        record[ProfileRecord.HeaderSize + 1] |= 0x40;
+        Assert.False(ProfileRecord.IsValid(record));
+    }
 }

@@ -17,8 +17,11 @@ namespace Cdp.Server.Profiles;
 ///  16 u64 master id               24 u64 last applied sequence number
 ///  32 i64 created at (Unix ms; the "base" of the times below)    40 i64 updated at (Unix ms)
 /// identifiers, sorted by (type, bytes):  u8 type | varint length | UTF-8 value
-/// traits, sorted by name id:             varint name id | u8 kind | varint (source id + 1, 0 = none)
-///                                        | zigzag(event time - base) | payload
+/// traits, sorted by name id:             varint name id | u8 tag | [varint source id] | [zigzag(event time - base)] | payload
+///     tag: bits 0-3 the kind, bit 4 (0x10) a source id follows (none: the write named no source),
+///          bit 5 (0x20) a time follows (none: the event time is the base). A value written with the
+///          profile and never changed costs two bytes of header, not four.
+///     (format 3, still read: varint name id | u8 kind | varint (source id + 1, 0 = none) | zigzag(event time - base))
 ///     payload: none (null, false, true) | zigzag varint (int, timestamp as Unix ms) | f64 (double)
 ///              | varint length + UTF-8 (string) | varint count + (varint length + UTF-8)* (string list)
 /// events, sorted by name id:             varint name id | varint count | zigzag(first - base) | varint (last - first)
@@ -32,8 +35,10 @@ namespace Cdp.Server.Profiles;
 /// </remarks>
 public static class ProfileRecord
 {
-    /// <summary>Record format version.</summary>
-    public const byte FormatVersion = 3;
+    /// <summary>Record format version written; <see cref="PreviousFormatVersion"/> is still read.</summary>
+    public const byte FormatVersion = 4;
+    /// <summary>Format 3: the same layout except each trait's header (kind byte, source and time always present).</summary>
+    public const byte PreviousFormatVersion = 3;
     /// <summary>Size of the fixed header.</summary>
     public const int HeaderSize = 48;
 
@@ -81,7 +86,7 @@ public static class ProfileRecord
     /// <summary>Checks that <paramref name="r"/> is a whole, well-formed record; guards every reader.</summary>
     public static bool IsValid(ReadOnlySpan<byte> r)
     {
-        if (r.Length < HeaderSize || r[0] != FormatVersion)
+        if (r.Length < HeaderSize || (r[0] != FormatVersion && r[0] != PreviousFormatVersion))
             return false;
         int used = UsedLength(r);
         if (used < HeaderSize || used > r.Length)
@@ -384,6 +389,7 @@ public ref struct ProfileRecordReader
 {
     readonly ReadOnlySpan<byte> record;
     readonly long timeBase;
+    readonly bool previousFormat;
     int identifiersLeft, traitsLeft, eventsLeft, computedLeft;
 
     /// <summary>Starts reading after the header.</summary>
@@ -391,6 +397,7 @@ public ref struct ProfileRecordReader
     {
         this.record = record;
         timeBase = ProfileRecord.CreatedAt(record);
+        previousFormat = record[0] == ProfileRecord.PreviousFormatVersion;
         identifiersLeft = ProfileRecord.IdentifierCount(record);
         traitsLeft = ProfileRecord.TraitCount(record);
         eventsLeft = ProfileRecord.EventCount(record);
@@ -428,7 +435,9 @@ public ref struct ProfileRecordReader
             return false;
         }
         traitsLeft--;
-        trait = TraitPayload.ReadEntry(record[Position..], timeBase, out int length);
+        trait = previousFormat
+            ? TraitPayload.ReadPreviousEntry(record[Position..], timeBase, out int length)
+            : TraitPayload.ReadEntry(record[Position..], timeBase, out length);
         Position += length;
         return true;
     }
@@ -544,9 +553,18 @@ public ref struct SpanWriter
     public bool TryWriteEvent(in EventEntry e)
         => TryWriteVarint(e.NameId) && TryWriteVarint(e.Count) && TryWriteZigZag(e.First - timeBase) && TryWriteVarint((ulong)(e.Last - e.First));
 
-    /// <summary>Writes a trait entry header (name, kind, source, time); the payload follows via the other writers.</summary>
+    /// <summary>Writes a trait entry header (name, tag, source and time when they are not the defaults); the payload follows via the other writers.</summary>
     public bool TryWriteTraitHeader(ushort nameId, TraitKind kind, long time, int source)
-        => TryWriteVarint(nameId) && TryWriteByte((byte)kind) && TryWriteVarint((ulong)(source + 1)) && TryWriteZigZag(time - timeBase);
+    {
+        byte tag = (byte)kind;
+        if (source >= 0)
+            tag |= TraitPayload.HasSource;
+        if (time != timeBase)
+            tag |= TraitPayload.HasTime;
+        return TryWriteVarint(nameId) && TryWriteByte(tag)
+            && (source < 0 || TryWriteVarint((ulong)source))
+            && (time == timeBase || TryWriteZigZag(time - timeBase));
+    }
 
     /// <summary>Writes a whole trait read from another record (its payload is copied as is).</summary>
     public bool TryWriteTrait(in TraitEntry trait) => TryWriteTraitHeader(trait.NameId, trait.Kind, trait.Time, trait.Source) && TryWrite(trait.Payload);
@@ -603,8 +621,40 @@ public static class TraitPayload
         return p;
     }
 
-    /// <summary>Reads a trait entry (name, kind, source, time, payload) at the start of <paramref name="s"/>.</summary>
+    /// <summary>Tag bit: a source id follows the tag.</summary>
+    public const byte HasSource = 0x10;
+    /// <summary>Tag bit: an event time (zigzag, relative to the base) follows.</summary>
+    public const byte HasTime = 0x20;
+    const byte KindMask = 0x0F;
+    const byte KnownTagBits = KindMask | HasSource | HasTime;
+
+    /// <summary>Reads a trait entry (name, tag, optional source and time, payload) at the start of <paramref name="s"/>.</summary>
     public static TraitEntry ReadEntry(ReadOnlySpan<byte> s, long timeBase, out int length)
+    {
+        ushort nameId = checked((ushort)Varint.Read(s, out int p));
+        byte tag = s[p++];
+        if ((tag & ~KnownTagBits) != 0)
+            throw new ArgumentOutOfRangeException(nameof(s), $"unknown trait tag bits 0x{tag:x2}");
+        var kind = (TraitKind)(tag & KindMask);
+        int source = -1, n;
+        if ((tag & HasSource) != 0)
+        {
+            source = checked((int)Varint.Read(s[p..], out n));
+            p += n;
+        }
+        long time = timeBase;
+        if ((tag & HasTime) != 0)
+        {
+            time += Varint.ReadZigZag(s[p..], out n);
+            p += n;
+        }
+        int payloadLength = Length(kind, s[p..]);
+        length = p + payloadLength;
+        return new TraitEntry(nameId, kind, time, s.Slice(p, payloadLength), source);
+    }
+
+    /// <summary>Reads a trait entry of a format-3 record (source and time always present).</summary>
+    public static TraitEntry ReadPreviousEntry(ReadOnlySpan<byte> s, long timeBase, out int length)
     {
         ushort nameId = checked((ushort)Varint.Read(s, out int p));
         var kind = (TraitKind)s[p++];
