@@ -23,11 +23,11 @@ public class RecordBenchmarks
         for (ushort t = 1; t <= 20; t++)
             builder.AddTrait(t, t % 2 == 0 ? TraitValue.Int(t) : TraitValue.String("value " + t));
         builder.AddEvent(100, 1_000);
-        record = builder.Build(1, 1, 1_000, 1_000, source: 0).ToArray();
+        record = builder.Build(1, 1_000, 1_000, source: 0).ToArray();
         builder.Reset();
         builder.AddTrait(5, TraitValue.String("changed"));
         builder.AddEvent(100, 2_000);
-        delta = builder.Build(1, 2, 2_000, 2_000, source: 0).ToArray();
+        delta = builder.Build(2, 2_000, 2_000, source: 0).ToArray();
     }
 
     /// <summary>Applying one write (a trait and an event) to a typical profile.</summary>

@@ -11,7 +11,7 @@ public sealed class ProfileRecordTests
     {
         var builder = new ProfileRecordBuilder();
         fill(builder);
-        return builder.Build(7, seq, receivedAt, eventTime, source: -1).ToArray();
+        return builder.Build(seq, receivedAt, eventTime, source: -1).ToArray();
     }
 
     static byte[] Merge(byte[] current, byte[] delta)
@@ -116,7 +116,7 @@ public sealed class ProfileRecordTests
         // A source and a time off the base are both kept, and read back.
         var builder = new ProfileRecordBuilder();
         builder.AddTrait(1, TraitValue.Int(5));
-        var sourced = Merge([], builder.Build(7, 1, 1_000, 900, source: 300).ToArray());
+        var sourced = Merge([], builder.Build(1, 1_000, 900, source: 300).ToArray());
         Assert.True(ProfileRecord.UsedLength(sourced) > ProfileRecord.HeaderSize + 3);
         var reader = new ProfileRecordReader(sourced);
         Assert.True(reader.NextTrait(out var t));
@@ -141,8 +141,10 @@ public sealed class ProfileRecordTests
         Assert.True(w.TryWriteVarint(1) && w.TryWriteByte((byte)TraitKind.Int) && w.TryWriteVarint(0) && w.TryWriteZigZag(0) && w.TryWriteZigZag(5));
         // name 2: string "old", source 7 (stored as 8), time base - 200
         Assert.True(w.TryWriteVarint(2) && w.TryWriteByte((byte)TraitKind.String) && w.TryWriteVarint(8) && w.TryWriteZigZag(-200) && w.TryWriteString("old"));
-        ProfileRecord.WriteHeader(r, identifiers: 1, traits: 2, events: 0, computed: 0, w.Position, 7, lastSeq: 3, createdAt: 1_000, updatedAt: 2_000);
+        ProfileRecord.WriteHeader(r, identifiers: 1, traits: 2, events: 0, computed: 0, w.Position, historyHead: 0, historySide: 0, lastSeq: 3, createdAt: 1_000, updatedAt: 2_000);
         r[0] = ProfileRecord.PreviousFormatVersion;
+        // Format 3 kept the master id where format 4 keeps the history head.
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(r.AsSpan(16), 7);
         return r[..w.Position];
     }
 
@@ -158,8 +160,12 @@ public sealed class ProfileRecordTests
         Assert.True(second.Utf8.SequenceEqual("old"u8));
         Assert.Equal((7, 800L), (second.Source, second.Time));
 
+        Assert.Equal(0, ProfileRecord.HistoryHeadAddress(old));
+
         var merged = Merge(old, Delta(b => b.AddTrait(3, TraitValue.Bool(true)), 4, 3_000, 3_000));
         Assert.Equal(ProfileRecord.FormatVersion, merged[0]);
+        // The master id is not taken for a history head.
+        Assert.Equal(0, ProfileRecord.HistoryHeadAddress(merged));
         var after = new ProfileRecordReader(merged);
         Assert.True(after.NextIdentifier(out _, out var email) && email.SequenceEqual("a@x.com"u8));
         Assert.True(after.NextTrait(out var a));

@@ -9,8 +9,8 @@ using Xunit;
 namespace Cdp.Tests;
 
 /// <summary>
-/// Identity entries now hold a master id in 4 bytes and history heads take 9; stores written before
-/// (8 and 16 bytes) must still be read and updated in place.
+/// Identity entries now hold a master id in 4 bytes and history heads live in the profile record (format 4);
+/// stores written before (8-byte ids, heads as 16- or 9-byte records of their own) must still be read and updated.
 /// </summary>
 public sealed class StoredValueFormatTests
 {
@@ -40,6 +40,9 @@ public sealed class StoredValueFormatTests
             }
             var oldest = Track("oldest@format.test", "z");
             var first = Track("old@format.test");
+            // Format 4: the head lives in the profile record, with no store record of its own.
+            Assert.False(session.HasSeparateHistoryHeadForTests(oldest.MasterId));
+            Assert.Equal(oldest.JournalAddress, Cdp.Server.Profiles.ProfileRecord.HistoryHeadAddress(session.ReadRawProfileForTests(oldest.MasterId)));
 
             // Rewrite both values the way earlier versions stored them.
             var identityKey = new byte[StoreKeys.MaxKeyLength];
@@ -52,6 +55,14 @@ public sealed class StoredValueFormatTests
             var wideHead = new byte[16];
             BinaryPrimitives.WriteInt64LittleEndian(wideHead, first.JournalAddress);
             session.UpsertRawForTests(historyKey, wideHead);
+            // Before format 4 the record held no head: the one of its own is what a write must find.
+            var profileKey = new byte[9];
+            StoreKeys.WriteProfile(profileKey, first.MasterId);
+            var record = session.ReadRawProfileForTests(first.MasterId);
+            Assert.Equal(first.JournalAddress, Cdp.Server.Profiles.ProfileRecord.HistoryHeadAddress(record));
+            Cdp.Server.Profiles.ProfileRecord.SetHistoryHead(record, 0, 0);
+            session.UpsertRawForTests(profileKey, record);
+            Assert.True(session.HasSeparateHistoryHeadForTests(first.MasterId));
 
             Assert.Equal(first.MasterId, session.ReadIdentifierEntryForTests("email", "old@format.test"));
             Assert.Equal(first.MasterId, session.GetProfile("email", "old@format.test", null)!.MasterId);
@@ -65,6 +76,9 @@ public sealed class StoredValueFormatTests
             var reader = new Cdp.Server.Profiles.ProfileRecordReader(report.View.Record);
             Assert.True(reader.NextEvent(out var orders));
             Assert.Equal(2, (int)orders.Count);
+            // ...and moved the head into the record, deleting the separate one.
+            Assert.False(session.HasSeparateHistoryHeadForTests(first.MasterId));
+            Assert.Equal(second.JournalAddress, Cdp.Server.Profiles.ProfileRecord.HistoryHeadAddress(session.ReadRawProfileForTests(first.MasterId)));
 
             // A merge into the older profile re-points the e-mail: the 4-byte id replaces the 8-byte
             // value in place, and lookups follow it.

@@ -458,7 +458,7 @@ public sealed unsafe partial class EngineSession : IDisposable
         builder.Reset();
         foreach (var (t, v) in identifiers.OrderBy(x => x.Item1).ThenBy(x => x.Item2, StringComparer.Ordinal))
             builder.AddIdentifier(t, v);
-        var ids = builder.Build(id, unmerge.Seq, lastReceived, lastReceived, -1);
+        var ids = builder.Build(unmerge.Seq, lastReceived, lastReceived, -1);
         record = record is null ? ids.ToArray() : MergeOrRefuse(record, ids, buffer, max);
         ProfileRecord.SetLastSeq(record, unmerge.Seq);
         return record;
@@ -856,6 +856,17 @@ public sealed unsafe partial class EngineSession : IDisposable
         return TryReadMasterId(IdentityKey(typeId, engine.Normalizer.Normalize(typeId, value, "value")), out var master) ? master : 0;
     }
 
+    /// <summary>Whether the store holds a history head as a record of its own for <paramref name="master"/> (the format-3 layout). For tests.</summary>
+    internal bool HasSeparateHistoryHeadForTests(ulong master)
+    {
+        Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteHistory(key, master);
+        if (!TryRead(key, valueBuffer, out var output))
+            return false;
+        output.Memory?.Dispose();
+        return true;
+    }
+
     /// <summary>Stores <paramref name="value"/> under <paramref name="key"/> as it is, bypassing the engine. For tests of older stored formats.</summary>
     internal void UpsertRawForTests(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => UpsertValue(key, value);
 
@@ -1025,7 +1036,7 @@ public sealed unsafe partial class EngineSession : IDisposable
             }
         }
         int source = e.Source is null ? -1 : engine.Schema.Intern(SourcePrefix + e.Source, "source");
-        return builder.Build(e.MasterId, e.Seq, e.ReceivedAt, e.EventTime, source);
+        return builder.Build(e.Seq, e.ReceivedAt, e.EventTime, source);
     }
 
     /// <summary>Sources share the name registry with traits and events under this prefix.</summary>
@@ -1238,7 +1249,7 @@ public sealed unsafe partial class EngineSession : IDisposable
         }
         if (!ProfileRecord.IsValid(record))
             throw new EngineException(Status.InternalError, ErrorCode.Internal, $"the stored record of profile {master} is damaged.");
-        view.Set(recordBuffer, ProfileRecord.UsedLength(record));
+        view.Set(recordBuffer, ProfileRecord.UsedLength(record), master);
         return true;
     }
 
@@ -1299,10 +1310,19 @@ public sealed unsafe partial class EngineSession : IDisposable
         }
     }
 
-    /// <summary>The last history entry of a profile; null when it has none (written before history was kept).</summary>
+    /// <summary>
+    /// The last history entry of a profile; null when it has none (written before history was kept).
+    /// A format-4 record holds its head in its header (<see cref="ProfileRecord.HistoryHeadAddress"/>),
+    /// read here without copying the rest of the record. Records written before that kept the head as
+    /// a store record of its own under <see cref="StoreKeys.WriteHistory"/>, which is still read; the
+    /// first write that finds one moves it into the record and deletes it (<see cref="SetHistoryHead"/>).
+    /// </summary>
     HistoryLink? ReadHistoryHead(ulong master)
     {
         Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteProfile(key, master);
+        if (TryReadHeader(key, out long address, out byte side) && address != 0)
+            return new HistoryLink(address, (HistorySide)side);
         StoreKeys.WriteHistory(key, master);
         if (!TryRead(key, valueBuffer, out var output))
             return null;
@@ -1314,18 +1334,90 @@ public sealed unsafe partial class EngineSession : IDisposable
         }
         else if (output.Length < HistoryHeadBytes)
             throw new EngineException(Status.InternalError, ErrorCode.Internal, $"the history head of profile {master} has {output.Length} bytes; the store is damaged.");
+        // Bounded: a session that only reads old profiles (access reports) must not collect them all.
+        if (separateHeads.Count >= 1024)
+            separateHeads.Clear();
+        separateHeads.Add(master);
         return new HistoryLink(BinaryPrimitives.ReadInt64LittleEndian(value), (HistorySide)value[8]);
     }
 
+    /// <summary>Profiles whose head this session found as a record of its own; the next <see cref="SetHistoryHead"/> deletes it.</summary>
+    readonly HashSet<ulong> separateHeads = [];
+
+    /// <summary>Reads only the fixed header of a profile record; false when there is no format-4 record under <paramref name="key"/>.</summary>
+    bool TryReadHeader(ReadOnlySpan<byte> key, out long headAddress, out byte headSide)
+    {
+        headAddress = 0;
+        headSide = 0;
+        Span<byte> flag = [ProfileInput.ReadHeader];
+        fixed (byte* k = key, v = headerBuffer, f = flag)
+        {
+            var keySpan = SpanByte.FromPointer(k, key.Length);
+            var inputSpan = SpanByte.FromPointer(f, 1);
+            var output = new SpanByteAndMemory(SpanByte.FromPointer(v, headerBuffer.Length));
+            FASTER.core.Status status;
+            EnterStore();
+            try
+            {
+                status = session.Read(ref keySpan, ref inputSpan, ref output);
+                if (status.IsPending)
+                {
+                    session.CompletePendingWithOutputs(out var completed, wait: true);
+                    using (completed)
+                    {
+                        completed.Next();
+                        status = completed.Current.Status;
+                        output = completed.Current.Output;
+                    }
+                }
+            }
+            finally
+            {
+                ExitStore();
+            }
+            if (!status.Found)
+                return false;
+            if (!output.IsSpanByte)
+                throw new InvalidOperationException("a header read returned pooled memory.");
+            var header = headerBuffer.AsSpan(0, output.Length);
+            if (header.Length < ProfileRecord.HeaderSize || ProfileRecord.IsAlias(header) || header[0] != ProfileRecord.FormatVersion)
+                return false;
+            headAddress = ProfileRecord.HistoryHeadAddress(header);
+            headSide = ProfileRecord.HistoryHeadSide(header);
+            return true;
+        }
+    }
+
+    readonly byte[] headerBuffer = GC.AllocateArray<byte>(ProfileRecord.HeaderSize, pinned: true);
+
     /// <summary>
-    /// A history head: the entry's journal address and the side of it (9 bytes; heads written before
-    /// took 16, of which these are the first 9, and still read).
+    /// A history head as a record of its own (format-3 profiles): the entry's journal address and
+    /// the side of it (9 bytes; heads written before took 16, of which these are the first 9).
     /// </summary>
     const int HistoryHeadBytes = 9;
 
+    /// <summary>
+    /// Points the profile's history head at <paramref name="link"/>: in its record (format 4), which
+    /// the write has just updated, or, for a record still in format 3, as a record of its own.
+    /// </summary>
     void SetHistoryHead(ulong master, HistoryLink link)
     {
         Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteProfile(key, master);
+        Span<byte> input = stackalloc byte[ProfileInput.SetHistoryHeadSize];
+        input.Clear();
+        input[0] = ProfileInput.SetHistoryHead;
+        BinaryPrimitives.WriteInt64LittleEndian(input[ProfileInput.HeaderSize..], link.Address);
+        input[ProfileInput.HeaderSize + 8] = (byte)link.Side;
+        if (TryRmw(key, input))
+        {
+            if (separateHeads.Remove(master))
+            {
+                StoreKeys.WriteHistory(key, master);
+                DeleteKey(key);
+            }
+            return;
+        }
         StoreKeys.WriteHistory(key, master);
         Span<byte> value = stackalloc byte[HistoryHeadBytes];
         BinaryPrimitives.WriteInt64LittleEndian(value, link.Address);
@@ -1333,8 +1425,45 @@ public sealed unsafe partial class EngineSession : IDisposable
         UpsertValue(key, value);
     }
 
+    /// <summary>One read-modify-write with a non-delta input; false when FASTER found no record or the callbacks refused it.</summary>
+    bool TryRmw(ReadOnlySpan<byte> key, ReadOnlySpan<byte> input)
+    {
+        fixed (byte* k = key, i = input)
+        {
+            var keySpan = SpanByte.FromPointer(k, key.Length);
+            var inputSpan = SpanByte.FromPointer(i, input.Length);
+            SpanByteAndMemory output = default;
+            FASTER.core.Status status;
+            EnterStore();
+            try
+            {
+                status = session.RMW(ref keySpan, ref inputSpan, ref output);
+                if (status.IsPending)
+                {
+                    session.CompletePendingWithOutputs(out var completed, wait: true);
+                    using (completed)
+                    {
+                        completed.Next();
+                        status = completed.Current.Status;
+                        completed.Current.Output.Memory?.Dispose();
+                    }
+                }
+            }
+            finally
+            {
+                ExitStore();
+            }
+            output.Memory?.Dispose();
+            if (status.IsFaulted)
+                throw new EngineException(Status.InternalError, ErrorCode.Internal, "the store failed to move a history head.");
+            return status.Found && !status.IsCanceled;
+        }
+    }
+
+    /// <summary>Drops a head kept as a record of its own (a merged-away profile's; one in a record goes with the record).</summary>
     void DeleteHistoryHead(ulong master)
     {
+        separateHeads.Remove(master);
         Span<byte> key = stackalloc byte[9];
         StoreKeys.WriteHistory(key, master);
         DeleteKey(key);

@@ -39,10 +39,11 @@ public sealed class ProfileView
         computedBuffer = new byte[catalog.Count * (8 + ComputedState.MaxValueBytes + 8)];
     }
 
-    internal void Set(byte[] buffer, int used)
+    internal void Set(byte[] buffer, int used, ulong masterId)
     {
         record = buffer;
         length = used;
+        this.masterId = masterId;
         computedLength = -1;
     }
 
@@ -129,8 +130,9 @@ public sealed class ProfileView
     /// <summary>The record bytes.</summary>
     public ReadOnlySpan<byte> Record => record.AsSpan(0, length);
 
-    /// <summary>Master id.</summary>
-    public ulong MasterId => ProfileRecord.MasterId(Record);
+    /// <summary>Master id: the key the record was read under (records do not repeat it).</summary>
+    public ulong MasterId => masterId;
+    ulong masterId;
     /// <summary>Creation time, Unix ms.</summary>
     public long CreatedAt => ProfileRecord.CreatedAt(Record);
     /// <summary>Last update time, Unix ms.</summary>

@@ -10,11 +10,13 @@ namespace Cdp.Server.Profiles;
 /// <remarks>
 /// <code>
 /// header (48 bytes)
-///   0 u8  format version (3)       1 u8  flags
+///   0 u8  format version (4)       1 u8  flags
 ///   2 u16 identifier count         4 u16 trait count       6 u16 event count
 ///   8 u32 used length (header included; the FASTER value may be larger: spare capacity for in-place growth)
-///  12 u16 computed-trait count    14 u16 reserved
-///  16 u64 master id               24 u64 last applied sequence number
+///  12 u16 computed-trait count    14 u8  history head side     15 u8 reserved
+///  16 u64 history head: journal address of the profile's last entry, 0 = none (format 3: the master id,
+///         which is also the key; format-3 heads are records of their own, see EngineSession.ReadHistoryHead)
+///  24 u64 last applied sequence number
 ///  32 i64 created at (Unix ms; the "base" of the times below)    40 i64 updated at (Unix ms)
 /// identifiers, sorted by (type, bytes):  u8 type | varint length | UTF-8 value
 /// traits, sorted by name id:             varint name id | u8 tag | [varint source id] | [zigzag(event time - base)] | payload
@@ -52,8 +54,22 @@ public static class ProfileRecord
     public static int ComputedCount(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadUInt16LittleEndian(r[12..]);
     /// <summary>Bytes in use, header included.</summary>
     public static int UsedLength(ReadOnlySpan<byte> r) => (int)BinaryPrimitives.ReadUInt32LittleEndian(r[8..]);
-    /// <summary>The profile's master id.</summary>
-    public static ulong MasterId(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadUInt64LittleEndian(r[16..]);
+    /// <summary>
+    /// Journal address of the profile's last history entry; 0 when the record holds none (a format-3
+    /// record, whose head is a store record of its own, or a profile written without history).
+    /// </summary>
+    public static long HistoryHeadAddress(ReadOnlySpan<byte> r) => r[0] == FormatVersion ? BinaryPrimitives.ReadInt64LittleEndian(r[16..]) : 0;
+    /// <summary>Which side of its history entry the profile is (see <see cref="HistoryHeadAddress"/>).</summary>
+    public static byte HistoryHeadSide(ReadOnlySpan<byte> r) => r[0] == FormatVersion ? r[14] : (byte)0;
+
+    /// <summary>Points a format-4 record's history head at <paramref name="address"/>; changes nothing else.</summary>
+    public static void SetHistoryHead(Span<byte> r, long address, byte side)
+    {
+        if (r[0] != FormatVersion)
+            throw new ArgumentException($"a format-{r[0]} record has no history head field.", nameof(r));
+        BinaryPrimitives.WriteInt64LittleEndian(r[16..], address);
+        r[14] = side;
+    }
     /// <summary>Sequence number of the last write applied.</summary>
     public static ulong LastSeq(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadUInt64LittleEndian(r[24..]);
     /// <summary>Creation time, Unix ms.</summary>
@@ -228,7 +244,8 @@ public static class ProfileRecord
         if (identifiers > ushort.MaxValue || traits > ushort.MaxValue || events > ushort.MaxValue || computedCount > ushort.MaxValue)
             return -1;
         int used = w.Position;
-        WriteHeader(destination, identifiers, traits, events, computedCount, used, MasterId(current),
+        // The head belongs to the profile being written (current); the engine moves it after the append.
+        WriteHeader(destination, identifiers, traits, events, computedCount, used, HistoryHeadAddress(current), HistoryHeadSide(current),
             Math.Max(LastSeq(current), LastSeq(delta)),
             createdAt,
             Math.Max(UpdatedAt(current), UpdatedAt(delta)));
@@ -237,7 +254,7 @@ public static class ProfileRecord
 
     /// <summary>Writes the fixed header.</summary>
     public static void WriteHeader(Span<byte> r, int identifiers, int traits, int events, int computed, int used,
-        ulong masterId, ulong lastSeq, long createdAt, long updatedAt)
+        long historyHead, byte historySide, ulong lastSeq, long createdAt, long updatedAt)
     {
         r[0] = FormatVersion;
         r[1] = 0;
@@ -246,8 +263,9 @@ public static class ProfileRecord
         BinaryPrimitives.WriteUInt16LittleEndian(r[6..], checked((ushort)events));
         BinaryPrimitives.WriteUInt32LittleEndian(r[8..], (uint)used);
         BinaryPrimitives.WriteUInt16LittleEndian(r[12..], checked((ushort)computed));
-        BinaryPrimitives.WriteUInt16LittleEndian(r[14..], 0);
-        BinaryPrimitives.WriteUInt64LittleEndian(r[16..], masterId);
+        r[14] = historySide;
+        r[15] = 0;
+        BinaryPrimitives.WriteInt64LittleEndian(r[16..], historyHead);
         BinaryPrimitives.WriteUInt64LittleEndian(r[24..], lastSeq);
         BinaryPrimitives.WriteInt64LittleEndian(r[32..], createdAt);
         BinaryPrimitives.WriteInt64LittleEndian(r[40..], updatedAt);

@@ -42,7 +42,7 @@ public sealed class ProfileRecordBuilder
     /// <paramref name="source"/> (an interned name, -1 for none) as its source. Returns a view over
     /// the builder's buffer, valid until the next call.
     /// </summary>
-    public ReadOnlySpan<byte> Build(ulong masterId, ulong seq, long receivedAt, long eventTime, int source)
+    public ReadOnlySpan<byte> Build(ulong seq, long receivedAt, long eventTime, int source)
     {
         identifiers.Sort(static (a, b) => a.Type != b.Type ? a.Type.CompareTo(b.Type) : a.Value.AsSpan().SequenceCompareTo(b.Value));
         traits.Sort(static (a, b) => a.NameId.CompareTo(b.NameId));
@@ -50,14 +50,14 @@ public sealed class ProfileRecordBuilder
         computed.Sort(static (a, b) => a.StorageId.CompareTo(b.StorageId));
         while (true)
         {
-            int n = TryEncode(buffer, masterId, seq, receivedAt, eventTime, source);
+            int n = TryEncode(buffer, seq, receivedAt, eventTime, source);
             if (n >= 0)
                 return buffer.AsSpan(0, n);
             buffer = new byte[buffer.Length * 2];
         }
     }
 
-    int TryEncode(Span<byte> destination, ulong masterId, ulong seq, long receivedAt, long eventTime, int source)
+    int TryEncode(Span<byte> destination, ulong seq, long receivedAt, long eventTime, int source)
     {
         var w = new SpanWriter(destination, receivedAt);
         if (destination.Length < ProfileRecord.HeaderSize)
@@ -87,7 +87,7 @@ public sealed class ProfileRecordBuilder
                 computedCount++;
         }
         ProfileRecord.WriteHeader(destination, identifiers.Count, traits.Count, events.Count, computedCount, w.Position,
-            masterId, seq, receivedAt, receivedAt);
+            historyHead: 0, historySide: 0, seq, receivedAt, receivedAt);
         return w.Position;
     }
 

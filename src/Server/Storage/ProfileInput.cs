@@ -11,4 +11,16 @@ public static class ProfileInput
 
     /// <summary>The write is a journal replay: skip it if the record already holds its sequence number.</summary>
     public const byte Replay = 1;
+
+    /// <summary>
+    /// Not a delta: <c>u8 flags | 7 reserved | i64 journal address | u8 side</c> moves the record's
+    /// history head (format 4) and changes nothing else; a missing record is not created.
+    /// </summary>
+    public const byte SetHistoryHead = 2;
+
+    /// <summary>Bytes of a <see cref="SetHistoryHead"/> input.</summary>
+    public const int SetHistoryHeadSize = HeaderSize + 9;
+
+    /// <summary>Read input (one byte): copy only the record's fixed header into the output.</summary>
+    public const byte ReadHeader = 4;
 }

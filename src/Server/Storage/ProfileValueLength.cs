@@ -38,6 +38,9 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
     /// <inheritdoc />
     public int GetInitialLength(ref SpanByte input)
     {
+        // A head move never creates a record (StoreFunctions.NeedInitialUpdate); any size will do.
+        if ((input.AsReadOnlySpan()[0] & ProfileInput.SetHistoryHead) != 0)
+            return sizeof(int) + ProfileRecord.HeaderSize;
         var delta = input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
         return sizeof(int) + InitialCapacity(ProfileRecord.UsedLength(delta));
     }
@@ -46,7 +49,7 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
     public int GetLength(ref SpanByte t, ref SpanByte input)
     {
         var delta = input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
-        if (ProfileRecord.IsAlias(t.AsReadOnlySpan()))
+        if (ProfileRecord.IsAlias(t.AsReadOnlySpan()) || (input.AsReadOnlySpan()[0] & ProfileInput.SetHistoryHead) != 0)
             return sizeof(int) + t.Length; // the copy-updater refuses aliases
         var scratch = MergeScratch.Get(maxProfileBytes);
         int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch, computed, survivorship);

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Cdp.Server.Computed;
 using Cdp.Server.Profiles;
 using FASTER.core;
@@ -30,6 +31,50 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
 
     static ReadOnlySpan<byte> Delta(ref SpanByte input) => input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
 
+    static bool IsHeadMove(ref SpanByte input) => (input.AsReadOnlySpan()[0] & ProfileInput.SetHistoryHead) != 0;
+
+    /// <summary>Moves the history head of a format-4 record; false (the operation is cancelled) for any other value.</summary>
+    static bool TryMoveHead(ref SpanByte input, Span<byte> record, ref RMWInfo rmwInfo)
+    {
+        if (ProfileRecord.IsAlias(record) || record.Length < ProfileRecord.HeaderSize || record[0] != ProfileRecord.FormatVersion)
+        {
+            rmwInfo.Action = RMWAction.CancelOperation;
+            return false;
+        }
+        var head = input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
+        ProfileRecord.SetHistoryHead(record, BinaryPrimitives.ReadInt64LittleEndian(head), head[8]);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public override bool NeedInitialUpdate(ref SpanByte key, ref SpanByte input, ref SpanByteAndMemory output, ref RMWInfo rmwInfo)
+        => !IsHeadMove(ref input);
+
+    /// <inheritdoc />
+    public override bool SingleReader(ref SpanByte key, ref SpanByte input, ref SpanByte value, ref SpanByteAndMemory dst, ref ReadInfo readInfo)
+        => IsHeaderRead(ref input) ? CopyHeader(ref value, ref dst) : base.SingleReader(ref key, ref input, ref value, ref dst, ref readInfo);
+
+    /// <inheritdoc />
+    public override bool ConcurrentReader(ref SpanByte key, ref SpanByte input, ref SpanByte value, ref SpanByteAndMemory dst, ref ReadInfo readInfo)
+        => IsHeaderRead(ref input) ? CopyHeader(ref value, ref dst) : base.ConcurrentReader(ref key, ref input, ref value, ref dst, ref readInfo);
+
+    static bool IsHeaderRead(ref SpanByte input) => input.Length > 0 && input.AsReadOnlySpan()[0] == ProfileInput.ReadHeader;
+
+    /// <summary>
+    /// Copies at most the fixed header: the caller's buffer is header-sized, so nothing is allocated
+    /// (a larger value would otherwise be copied to pooled memory).
+    /// </summary>
+    static bool CopyHeader(ref SpanByte value, ref SpanByteAndMemory dst)
+    {
+        var source = value.AsReadOnlySpan();
+        int n = Math.Min(source.Length, ProfileRecord.HeaderSize);
+        if (!dst.IsSpanByte || dst.SpanByte.Length < n)
+            throw new InvalidOperationException("a header read needs a buffer of at least the record header's size.");
+        source[..n].CopyTo(dst.SpanByte.AsSpan());
+        dst.SpanByte.Length = n;
+        return true;
+    }
+
     static bool IsStaleReplay(ref SpanByte input, ReadOnlySpan<byte> current)
         => (input.AsReadOnlySpan()[0] & ProfileInput.Replay) != 0
            && ProfileRecord.LastSeq(Delta(ref input)) <= ProfileRecord.LastSeq(current);
@@ -54,6 +99,8 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
     public override bool InPlaceUpdater(ref SpanByte key, ref SpanByte input, ref SpanByte value, ref SpanByteAndMemory output, ref RMWInfo rmwInfo)
     {
         var current = value.AsSpan();
+        if (IsHeadMove(ref input))
+            return TryMoveHead(ref input, current, ref rmwInfo);
         if (ProfileRecord.IsAlias(current))
         {
             // A merged-away profile is never written; the engine resolves aliases first. Refuse
@@ -86,6 +133,13 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
         {
             rmwInfo.Action = RMWAction.CancelOperation;
             return false;
+        }
+        if (IsHeadMove(ref input))
+        {
+            // Sized by ProfileValueLength as the old value; the spare room is copied as zeros.
+            current.CopyTo(destination);
+            destination[current.Length..].Clear();
+            return TryMoveHead(ref input, destination, ref rmwInfo);
         }
         if (IsStaleReplay(ref input, current))
         {
