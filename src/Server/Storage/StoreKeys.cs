@@ -16,7 +16,11 @@ public static class StoreKeys
     /// <summary><c>'d' | UTF-8 messageId</c> → u64 master id of the write that first carried it.</summary>
     public const byte Dedupe = (byte)'d';
 
-    /// <summary><c>'h' | u64 master id</c> → i64 journal address of the profile's last history entry, u8 side.</summary>
+    /// <summary>
+    /// <c>'h' | u64 master id</c> → i64 journal address of the profile's last history entry, u8 side.
+    /// Written only for profiles whose record is still in format 3; format 4 keeps the head in the
+    /// record's header, and the first write that finds one of these moves it there.
+    /// </summary>
     public const byte History = (byte)'h';
     /// <summary><c>'c' | u64 master id</c> → the identity conflicts recorded on the profile (MessagePack).</summary>
     public const byte Conflicts = (byte)'c';
