@@ -1130,10 +1130,21 @@ public sealed unsafe partial class EngineSession : IDisposable
         delta.CopyTo(input.AsSpan(ProfileInput.HeaderSize));
         Span<byte> key = stackalloc byte[9];
         StoreKeys.WriteProfile(key, master);
+        var status = Rmw(key, input.AsSpan(0, inputLength));
+        if (status.IsCanceled)
+            throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
+                $"the write would grow the profile past the limit of {engine.Options.Store.MaxProfileBytes} bytes; nothing was changed.");
+        if (status.IsFaulted)
+            throw new EngineException(Status.InternalError, ErrorCode.Internal, "the store failed to apply the write.");
+    }
+
+    /// <summary>One read-modify-write of <paramref name="key"/> with <paramref name="input"/>, completed here if it goes to disk.</summary>
+    FASTER.core.Status Rmw(ReadOnlySpan<byte> key, ReadOnlySpan<byte> input)
+    {
         fixed (byte* k = key, i = input)
         {
-            var keySpan = SpanByte.FromPointer(k, 9);
-            var inputSpan = SpanByte.FromPointer(i, inputLength);
+            var keySpan = SpanByte.FromPointer(k, key.Length);
+            var inputSpan = SpanByte.FromPointer(i, input.Length);
             SpanByteAndMemory output = default;
             FASTER.core.Status status;
             EnterStore();
@@ -1156,11 +1167,7 @@ public sealed unsafe partial class EngineSession : IDisposable
                 ExitStore();
             }
             output.Memory?.Dispose();
-            if (status.IsCanceled)
-                throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
-                    $"the write would grow the profile past the limit of {engine.Options.Store.MaxProfileBytes} bytes; nothing was changed.");
-            if (status.IsFaulted)
-                throw new EngineException(Status.InternalError, ErrorCode.Internal, "the store failed to apply the write.");
+            return status;
         }
     }
 
@@ -1169,16 +1176,20 @@ public sealed unsafe partial class EngineSession : IDisposable
     /// instead when the value is larger; the caller disposes it). A read that goes to disk is completed
     /// here, in the frame that owns the buffer, so FASTER never writes into memory that has moved on.
     /// </summary>
-    bool TryRead(ReadOnlySpan<byte> key, byte[] buffer, out SpanByteAndMemory output)
+    bool TryRead(ReadOnlySpan<byte> key, byte[] buffer, out SpanByteAndMemory output) => TryRead(key, default, buffer, out output);
+
+    /// <summary>As above, with a read input for the store's callbacks (<see cref="ProfileInput.ReadHeader"/>); empty for a whole value.</summary>
+    bool TryRead(ReadOnlySpan<byte> key, ReadOnlySpan<byte> input, byte[] buffer, out SpanByteAndMemory output)
     {
-        fixed (byte* k = key, v = buffer)
+        fixed (byte* k = key, i = input, v = buffer)
         {
             var keySpan = SpanByte.FromPointer(k, key.Length);
+            var inputSpan = SpanByte.FromPointer(i, input.Length);
             output = new SpanByteAndMemory(SpanByte.FromPointer(v, buffer.Length));
             EnterStore();
             try
             {
-                var status = session.Read(ref keySpan, ref output);
+                var status = session.Read(ref keySpan, ref inputSpan, ref output);
                 if (status.IsPending)
                 {
                     session.CompletePendingWithOutputs(out var completed, wait: true);
@@ -1349,43 +1360,17 @@ public sealed unsafe partial class EngineSession : IDisposable
     {
         headAddress = 0;
         headSide = 0;
-        Span<byte> flag = [ProfileInput.ReadHeader];
-        fixed (byte* k = key, v = headerBuffer, f = flag)
-        {
-            var keySpan = SpanByte.FromPointer(k, key.Length);
-            var inputSpan = SpanByte.FromPointer(f, 1);
-            var output = new SpanByteAndMemory(SpanByte.FromPointer(v, headerBuffer.Length));
-            FASTER.core.Status status;
-            EnterStore();
-            try
-            {
-                status = session.Read(ref keySpan, ref inputSpan, ref output);
-                if (status.IsPending)
-                {
-                    session.CompletePendingWithOutputs(out var completed, wait: true);
-                    using (completed)
-                    {
-                        completed.Next();
-                        status = completed.Current.Status;
-                        output = completed.Current.Output;
-                    }
-                }
-            }
-            finally
-            {
-                ExitStore();
-            }
-            if (!status.Found)
-                return false;
-            if (!output.IsSpanByte)
-                throw new InvalidOperationException("a header read returned pooled memory.");
-            var header = headerBuffer.AsSpan(0, output.Length);
-            if (header.Length < ProfileRecord.HeaderSize || ProfileRecord.IsAlias(header) || header[0] != ProfileRecord.FormatVersion)
-                return false;
-            headAddress = ProfileRecord.HistoryHeadAddress(header);
-            headSide = ProfileRecord.HistoryHeadSide(header);
-            return true;
-        }
+        ReadOnlySpan<byte> input = [ProfileInput.ReadHeader];
+        if (!TryRead(key, input, headerBuffer, out var output))
+            return false;
+        if (!output.IsSpanByte)
+            throw new InvalidOperationException("a header read returned pooled memory.");
+        var header = headerBuffer.AsSpan(0, output.Length);
+        if (header.Length < ProfileRecord.HeaderSize || ProfileRecord.IsAlias(header) || header[0] != ProfileRecord.FormatVersion)
+            return false;
+        headAddress = ProfileRecord.HistoryHeadAddress(header);
+        headSide = ProfileRecord.HistoryHeadSide(header);
+        return true;
     }
 
     readonly byte[] headerBuffer = GC.AllocateArray<byte>(ProfileRecord.HeaderSize, pinned: true);
@@ -1428,36 +1413,10 @@ public sealed unsafe partial class EngineSession : IDisposable
     /// <summary>One read-modify-write with a non-delta input; false when FASTER found no record or the callbacks refused it.</summary>
     bool TryRmw(ReadOnlySpan<byte> key, ReadOnlySpan<byte> input)
     {
-        fixed (byte* k = key, i = input)
-        {
-            var keySpan = SpanByte.FromPointer(k, key.Length);
-            var inputSpan = SpanByte.FromPointer(i, input.Length);
-            SpanByteAndMemory output = default;
-            FASTER.core.Status status;
-            EnterStore();
-            try
-            {
-                status = session.RMW(ref keySpan, ref inputSpan, ref output);
-                if (status.IsPending)
-                {
-                    session.CompletePendingWithOutputs(out var completed, wait: true);
-                    using (completed)
-                    {
-                        completed.Next();
-                        status = completed.Current.Status;
-                        completed.Current.Output.Memory?.Dispose();
-                    }
-                }
-            }
-            finally
-            {
-                ExitStore();
-            }
-            output.Memory?.Dispose();
-            if (status.IsFaulted)
-                throw new EngineException(Status.InternalError, ErrorCode.Internal, "the store failed to move a history head.");
-            return status.Found && !status.IsCanceled;
-        }
+        var status = Rmw(key, input);
+        if (status.IsFaulted)
+            throw new EngineException(Status.InternalError, ErrorCode.Internal, "the store failed to move a history head.");
+        return status.Found && !status.IsCanceled;
     }
 
     /// <summary>Drops a head kept as a record of its own (a merged-away profile's; one in a record goes with the record).</summary>
