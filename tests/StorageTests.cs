@@ -105,7 +105,7 @@ public sealed class StorageTests
                 // Simulate a crash: copy the data folder while the server is live (everything acknowledged is
                 // in the journal), then let the server shut down; recover the copy.
                 server.Engine.Journal.CommitNow();
-                CopyDirectory(dir, dir + "-crash");
+                TestServer.CopyDataDirWhileLive(dir, dir + "-crash");
             }
             await using (var server = await TestServer.StartAsync(dir + "-crash"))
             {
@@ -150,7 +150,7 @@ public sealed class StorageTests
                 for (int i = 0; i < 50; i++)
                     expected[$"lc-{i}"] = await server.Http.GetStringAsync($"/v1/profiles/user_id/lc-{i}");
                 server.Engine.Journal.CommitNow();
-                CopyDirectory(dir, dir + "-crash");
+                TestServer.CopyDataDirWhileLive(dir, dir + "-crash");
             }
             await using (var server = await TestServer.StartAsync(dir + "-crash"))
             {
@@ -271,20 +271,5 @@ public sealed class StorageTests
         if (response.StatusCode == HttpStatusCode.InternalServerError)
             Assert.Fail(await response.Content.ReadAsStringAsync());
         return response;
-    }
-
-    static void CopyDirectory(string from, string to)
-    {
-        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
-        {
-            // The live server holds LOCK exclusively; after a real crash the lock is simply released.
-            if (Path.GetFileName(file) == "LOCK")
-                continue;
-            var target = Path.Combine(to, Path.GetRelativePath(from, file));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-            using var destination = File.Create(target);
-            source.CopyTo(destination);
-        }
     }
 }

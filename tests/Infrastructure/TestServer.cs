@@ -67,6 +67,25 @@ public sealed class TestServer : IAsyncDisposable
             TryDelete(DataDir);
     }
 
+    /// <summary>
+    /// Copies a live server's data folder, as a crash would leave it: everything acknowledged is in
+    /// the journal's files, while the store's may be mid-write.
+    /// </summary>
+    public static void CopyDataDirWhileLive(string from, string to)
+    {
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            // The live server holds LOCK exclusively; after a real crash the lock is simply released.
+            if (Path.GetFileName(file) == "LOCK")
+                continue;
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            using var destination = File.Create(target);
+            source.CopyTo(destination);
+        }
+    }
+
     /// <summary>Deletes a folder, ignoring failures (a test must not fail on clean-up).</summary>
     public static void TryDelete(string dir)
     {

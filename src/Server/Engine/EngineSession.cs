@@ -683,6 +683,8 @@ public sealed unsafe partial class EngineSession : IDisposable
             // sequence numbers are above the rebuilt profiles').
             var plan = PlanUnmerge(e, (u.AnchorType, u.AnchorValue), null);
             ApplyUnmerge(e, plan);
+            NoteSeparateHead(plan.KeptId);
+            NoteSeparateHead(plan.SplitId);
             SetUnmergeHeads(e.MasterId, address, plan);
             ApplyUnmergeSegments(e, plan.KeptId, plan.SplitId);
             return;
@@ -725,6 +727,7 @@ public sealed unsafe partial class EngineSession : IDisposable
             UpsertMasterId(DedupeKey(mid), target);
         if (e.Conflicts.Count > 0)
             RecordConflicts(target, e);
+        NoteSeparateHead(target);
         SetHistoryHead(target, new HistoryLink(address, HistorySide.Whole));
         foreach (var m in e.MergedFrom)
             DeleteHistoryHead(m);
@@ -857,15 +860,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     }
 
     /// <summary>Whether the store holds a history head as a record of its own for <paramref name="master"/> (the format-3 layout). For tests.</summary>
-    internal bool HasSeparateHistoryHeadForTests(ulong master)
-    {
-        Span<byte> key = stackalloc byte[9];
-        StoreKeys.WriteHistory(key, master);
-        if (!TryRead(key, valueBuffer, out var output))
-            return false;
-        output.Memory?.Dispose();
-        return true;
-    }
+    internal bool HasSeparateHistoryHeadForTests(ulong master) => HasSeparateHead(master);
 
     /// <summary>Stores <paramref name="value"/> under <paramref name="key"/> as it is, bypassing the engine. For tests of older stored formats.</summary>
     internal void UpsertRawForTests(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value) => UpsertValue(key, value);
@@ -1350,6 +1345,26 @@ public sealed unsafe partial class EngineSession : IDisposable
             separateHeads.Clear();
         separateHeads.Add(master);
         return new HistoryLink(BinaryPrimitives.ReadInt64LittleEndian(value), (HistorySide)value[8]);
+    }
+
+    /// <summary>
+    /// Replay sets heads without reading them first (<see cref="ReadHistoryHead"/> notes what it
+    /// finds): this looks for a head kept as a record of its own, so that replaying over a store of
+    /// format-3 records leaves the same store as the live writes did. One read per replayed entry.
+    /// </summary>
+    void NoteSeparateHead(ulong master)
+    {
+        if (HasSeparateHead(master))
+            separateHeads.Add(master);
+    }
+
+    bool HasSeparateHead(ulong master)
+    {
+        Span<byte> key = stackalloc byte[9];
+        StoreKeys.WriteHistory(key, master);
+        bool found = TryRead(key, valueBuffer, out var output);
+        output.Memory?.Dispose();
+        return found;
     }
 
     /// <summary>Profiles whose head this session found as a record of its own; the next <see cref="SetHistoryHead"/> deletes it.</summary>
