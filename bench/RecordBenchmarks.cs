@@ -28,6 +28,34 @@ public class RecordBenchmarks
         builder.AddTrait(5, TraitValue.String("changed"));
         builder.AddEvent(100, 2_000);
         delta = builder.Build(2, 2_000, 2_000, source: 0).ToArray();
+
+        // The track write: one more of an event the profile has counted before.
+        builder.Reset();
+        builder.AddEvent(100, 300_000);
+        int used = ProfileRecord.Merge(record, builder.Build(3, 300_000, 300_000, source: 0), destination, ComputedTraitCatalog.Empty);
+        counted = destination[..used];
+        builder.Reset();
+        builder.AddEvent(100, 200_000);
+        eventDelta = builder.Build(4, 400_000, 200_000, source: 0).ToArray();
+        inPlace = new byte[counted.Length];
+    }
+
+    byte[] counted = [];
+    byte[] eventDelta = [];
+    byte[] inPlace = [];
+
+    /// <summary>An event-only write through the full merge (every trait decoded and re-encoded).</summary>
+    [Benchmark]
+    [ZeroAllocation]
+    public int MergeEventDelta() => ProfileRecord.Merge(counted, eventDelta, destination, ComputedTraitCatalog.Empty);
+
+    /// <summary>The same write patched in place (StoreFunctions' fast path); includes copying the record first, so every call counts from the same state.</summary>
+    [Benchmark]
+    [ZeroAllocation]
+    public int CountEventInPlace()
+    {
+        counted.CopyTo(inPlace, 0);
+        return ProfileRecord.TryMergeEventsInPlace(inPlace, eventDelta) ? 1 : 0;
     }
 
     /// <summary>Applying one write (a trait and an event) to a typical profile.</summary>

@@ -141,7 +141,7 @@ public sealed class ProfileRecordTests
         Assert.True(w.TryWriteVarint(1) && w.TryWriteByte((byte)TraitKind.Int) && w.TryWriteVarint(0) && w.TryWriteZigZag(0) && w.TryWriteZigZag(5));
         // name 2: string "old", source 7 (stored as 8), time base - 200
         Assert.True(w.TryWriteVarint(2) && w.TryWriteByte((byte)TraitKind.String) && w.TryWriteVarint(8) && w.TryWriteZigZag(-200) && w.TryWriteString("old"));
-        ProfileRecord.WriteHeader(r, identifiers: 1, traits: 2, events: 0, computed: 0, w.Position, historyHead: 0, historySide: 0, lastSeq: 3, createdAt: 1_000, updatedAt: 2_000);
+        ProfileRecord.WriteHeader(r, identifiers: 1, traits: 2, events: 0, computed: 0, w.Position, historyHead: 0, historySide: 0, lastSeq: 3, createdAt: 1_000, updatedAt: 2_000, eventsOffset: 0);
         r[0] = ProfileRecord.PreviousFormatVersion;
         // Format 3 kept the master id where format 4 keeps the history head.
         System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(r.AsSpan(16), 7);
@@ -185,5 +185,79 @@ public sealed class ProfileRecordTests
         // Header, then name id (1 byte), then the tag.
         record[ProfileRecord.HeaderSize + 1] |= 0x40;
         Assert.False(ProfileRecord.IsValid(record));
+    }
+
+    [Fact]
+    public void Counting_events_in_place_writes_exactly_what_a_merge_writes()
+    {
+        var random = new Random(20261206);
+        int inPlace = 0;
+        for (int round = 0; round < 2000; round++)
+        {
+            long created = 1_700_000_000_000 + random.Next(1_000_000);
+            var builder = new ProfileRecordBuilder();
+            builder.AddIdentifier(IdentifierTypes.Email, $"u{random.Next(5)}@x.com");
+            builder.AddIdentifier(1, $"id{random.Next(5)}");
+            for (ushort t = 1; t <= random.Next(0, 6); t++)
+                builder.AddTrait(t, random.Next(3) == 0 ? TraitValue.String(new string('s', random.Next(20))) : TraitValue.Int(random.Next(-300, 300)));
+            var eventNames = new[] { (ushort)3, (ushort)9, (ushort)200 };
+            var current = Merge([], builder.Build(1, created, created, -1).ToArray());
+            // Counters as live writes make them: one delta per event (a tenth of the records pass 128).
+            foreach (var name in eventNames)
+                if (random.Next(3) > 0)
+                    for (int n = random.Next(1, random.Next(10) == 0 ? 140 : 12); n > 0; n--)
+                    {
+                        var e = new ProfileRecordBuilder();
+                        e.AddEvent(name, created + random.Next(-5_000, 5_000_000));
+                        current = Merge(current, e.Build((ulong)random.Next(1, 100), created + random.Next(0, 5_000_000), created, -1).ToArray());
+                    }
+
+            // A later (sometimes earlier) write: usually only events, sometimes an identifier, a trait or a new event.
+            // A tenth arrive with a receive time before the record's creation (another node's clock):
+            // a merge then re-bases every time in the record, so the counters cannot be patched.
+            long received = created + random.Next(10) switch
+            {
+                0 => -random.Next(1, 1_000),
+                < 4 => random.Next(0, 400_000_000),
+                _ => random.Next(0, 5_000_000),
+            };
+            var delta = new ProfileRecordBuilder();
+            if (random.Next(4) == 0)
+                delta.AddIdentifier(IdentifierTypes.Email, $"u{random.Next(5)}@x.com");
+            if (random.Next(10) == 0)
+                delta.AddTrait(1, TraitValue.Int(1));
+            for (int n = random.Next(4) == 0 ? random.Next(1, 3) : 0; n >= 0; n--)
+                delta.AddEvent(eventNames[random.Next(eventNames.Length)], received + random.Next(-100_000, 100_000));
+            var deltaBytes = delta.Build((ulong)random.Next(1, 200), received, received, -1).ToArray();
+
+            var expected = Merge(current, deltaBytes);
+            var patched = current.ToArray();
+            if (!ProfileRecord.TryMergeEventsInPlace(patched, deltaBytes))
+            {
+                Assert.Equal(current, patched);
+                continue;
+            }
+            inPlace++;
+            Assert.Equal(expected, patched);
+        }
+        // The fast path is taken for most of these writes, not just allowed in theory.
+        Assert.True(inPlace > 500, $"in place {inPlace} of 2000");
+    }
+
+    [Fact]
+    public void The_header_says_where_the_events_start_and_a_wrong_offset_is_invalid()
+    {
+        var record = Merge([], Delta(b => { b.AddIdentifier(IdentifierTypes.Email, "a@x.com"); b.AddTrait(1, TraitValue.String("value")); b.AddEvent(9, 10); }, 1, 10, 10));
+        int offset = ProfileRecord.EventsOffset(record);
+        var reader = new ProfileRecordReader(record);
+        while (reader.NextTrait(out _)) { }
+        Assert.Equal(reader.Position, offset);
+
+        var damaged = record.ToArray();
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(damaged.AsSpan(14), (ushort)(offset - 1));
+        Assert.False(ProfileRecord.IsValid(damaged));
+        // Unknown (0) is allowed: the events are found by walking.
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(damaged.AsSpan(14), 0);
+        Assert.True(ProfileRecord.IsValid(damaged));
     }
 }

@@ -130,7 +130,8 @@ public sealed class RecordFormat4Tests
                 // read the same) and the head as a record of its own.
                 var raw = session.ReadRawProfileForTests(first.MasterId);
                 raw[0] = ProfileRecord.PreviousFormatVersion;
-                raw[14] = 0;
+                raw[1] = 0;  // format 3: flags (format 4: the head's side)
+                raw[14] = raw[15] = 0;  // format 3: reserved (format 4: the events offset)
                 System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(raw.AsSpan(16), first.MasterId);
                 var key = new byte[9];
                 StoreKeys.WriteProfile(key, first.MasterId);

@@ -10,10 +10,10 @@ namespace Cdp.Server.Profiles;
 /// <remarks>
 /// <code>
 /// header (48 bytes)
-///   0 u8  format version (4)       1 u8  flags
+///   0 u8  format version (4)       1 u8  history head side (format 3: flags, always 0)
 ///   2 u16 identifier count         4 u16 trait count       6 u16 event count
 ///   8 u32 used length (header included; the FASTER value may be larger: spare capacity for in-place growth)
-///  12 u16 computed-trait count    14 u8  history head side     15 u8 reserved
+///  12 u16 computed-trait count    14 u16 offset of the events section, 0 when past 65,535 (format 3: reserved)
 ///  16 u64 history head: journal address of the profile's last entry, 0 = none (format 3: the master id,
 ///         which is also the key; format-3 heads are records of their own, see EngineSession.ReadHistoryHead)
 ///  24 u64 last applied sequence number
@@ -60,7 +60,13 @@ public static class ProfileRecord
     /// </summary>
     public static long HistoryHeadAddress(ReadOnlySpan<byte> r) => r[0] == FormatVersion ? BinaryPrimitives.ReadInt64LittleEndian(r[16..]) : 0;
     /// <summary>Which side of its history entry the profile is (see <see cref="HistoryHeadAddress"/>).</summary>
-    public static byte HistoryHeadSide(ReadOnlySpan<byte> r) => r[0] == FormatVersion ? r[14] : (byte)0;
+    public static byte HistoryHeadSide(ReadOnlySpan<byte> r) => r[0] == FormatVersion ? r[1] : (byte)0;
+
+    /// <summary>
+    /// Where the events section starts (format 4), so a write that only counts events can go straight
+    /// there (<see cref="TryMergeEventsInPlace"/>); 0 when unknown (format 3, or a record past 65,535 bytes).
+    /// </summary>
+    public static int EventsOffset(ReadOnlySpan<byte> r) => r[0] == FormatVersion ? BinaryPrimitives.ReadUInt16LittleEndian(r[14..]) : 0;
 
     /// <summary>Points a format-4 record's history head at <paramref name="address"/>; changes nothing else.</summary>
     public static void SetHistoryHead(Span<byte> r, long address, byte side)
@@ -68,7 +74,7 @@ public static class ProfileRecord
         if (r[0] != FormatVersion)
             throw new ArgumentException($"a format-{r[0]} record has no history head field.", nameof(r));
         BinaryPrimitives.WriteInt64LittleEndian(r[16..], address);
-        r[14] = side;
+        r[1] = side;
     }
     /// <summary>Sequence number of the last write applied.</summary>
     public static ulong LastSeq(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadUInt64LittleEndian(r[24..]);
@@ -99,6 +105,100 @@ public static class ProfileRecord
     /// <summary>Overwrites the last applied sequence number (a merged profile travels as a delta with the merging write's number).</summary>
     public static void SetLastSeq(Span<byte> r, ulong seq) => BinaryPrimitives.WriteUInt64LittleEndian(r[24..], seq);
 
+    /// <summary>Most event counters a delta may carry for <see cref="TryMergeEventsInPlace"/>; more go through <see cref="Merge"/>.</summary>
+    const int MaxInPlaceEvents = 8;
+
+    /// <summary>
+    /// Applies <paramref name="delta"/> to <paramref name="current"/> in place when it only counts events
+    /// the profile already has, writing exactly the bytes <see cref="Merge"/> would (journal replay must
+    /// reproduce the live bytes); false, with nothing changed, when any condition fails and the caller must merge.
+    /// </summary>
+    /// <remarks>
+    /// The common track write names a known profile by identifiers it already holds and bumps a counter:
+    /// a full merge decodes and re-encodes every trait to change a few bytes. Conditions: both records in
+    /// this format; the delta has no traits and no computed states and the record has no computed states
+    /// (a merge re-evaluates their windows); the delta is not older than the record's base time (a merge
+    /// would re-encode every time against the earlier base); every identifier of the delta is already held;
+    /// every event counter exists, is named once, and its new encoding has the old one's length.
+    /// </remarks>
+    public static bool TryMergeEventsInPlace(Span<byte> current, ReadOnlySpan<byte> delta)
+    {
+        if (current.Length < HeaderSize || delta.Length < HeaderSize || current[0] != FormatVersion || delta[0] != FormatVersion)
+            return false;
+        int deltaEvents = EventCount(delta);
+        if (deltaEvents == 0 || deltaEvents > MaxInPlaceEvents || TraitCount(delta) != 0 || ComputedCount(delta) != 0
+            || ComputedCount(current) != 0 || CreatedAt(delta) < CreatedAt(current))
+            return false;
+        var a = new ProfileRecordReader(current[..UsedLength(current)]);
+        var b = new ProfileRecordReader(delta[..UsedLength(delta)]);
+
+        // Identifiers: sorted in both, so one pass checks that the delta's are a subset.
+        bool hasA = a.NextIdentifier(out var aType, out var aValue);
+        while (b.NextIdentifier(out var bType, out var bValue))
+        {
+            int cmp = -1;
+            while (hasA && (cmp = CompareIdentifier(aType, aValue, bType, bValue)) < 0)
+                hasA = a.NextIdentifier(out aType, out aValue);
+            if (!hasA || cmp != 0)
+                return false;
+        }
+        // Straight to the events when the header says where they are (the traits need not be decoded).
+        int eventsAt = EventsOffset(current);
+        if (eventsAt != 0)
+            a.SkipToEvents(eventsAt);
+        else
+            while (a.NextTrait(out _)) { }
+
+        // Events: find each counter, encode its sum, and only write once every one fits its old length.
+        Span<int> starts = stackalloc int[MaxInPlaceEvents];
+        Span<byte> encoded = stackalloc byte[MaxInPlaceEvents * 4 * Varint.MaxLength];
+        var w = new SpanWriter(encoded, CreatedAt(current));
+        int found = 0, start = a.Position, previous = -1;
+        bool hasEa = a.NextEvent(out var ea);
+        while (b.NextEvent(out var eb))
+        {
+            // A counter named twice would be patched twice; a merge handles that, this does not.
+            if (eb.NameId <= previous)
+                return false;
+            previous = eb.NameId;
+            while (hasEa && ea.NameId < eb.NameId)
+            {
+                start = a.Position;
+                hasEa = a.NextEvent(out ea);
+            }
+            if (!hasEa || ea.NameId != eb.NameId)
+                return false;
+            int before = w.Position;
+            if (!w.TryWriteEvent(new EventEntry(ea.NameId, ea.Count + eb.Count, Math.Min(ea.First, eb.First), Math.Max(ea.Last, eb.Last)))
+                || w.Position - before != a.Position - start)
+                return false;
+            starts[found++] = start;
+        }
+        int offset = 0;
+        for (int i = 0; i < found; i++)
+        {
+            // Each new entry has the length of the one it replaces (checked above).
+            int length = EventEntryLength(encoded[offset..]);
+            encoded.Slice(offset, length).CopyTo(current[starts[i]..]);
+            offset += length;
+        }
+        SetLastSeq(current, Math.Max(LastSeq(current), LastSeq(delta)));
+        BinaryPrimitives.WriteInt64LittleEndian(current[40..], Math.Max(UpdatedAt(current), UpdatedAt(delta)));
+        return true;
+    }
+
+    /// <summary>Length of the event entry at the start of <paramref name="s"/> (name, count, first, last).</summary>
+    static int EventEntryLength(ReadOnlySpan<byte> s)
+    {
+        int p = 0;
+        for (int field = 0; field < 4; field++)
+        {
+            Varint.Read(s[p..], out int n);
+            p += n;
+        }
+        return p;
+    }
+
     /// <summary>Checks that <paramref name="r"/> is a whole, well-formed record; guards every reader.</summary>
     public static bool IsValid(ReadOnlySpan<byte> r)
     {
@@ -112,6 +212,10 @@ public static class ProfileRecord
         {
             while (reader.NextIdentifier(out _, out _)) { }
             while (reader.NextTrait(out _)) { }
+            // A wrong events offset would make an in-place event count patch the wrong bytes.
+            int eventsOffset = EventsOffset(r);
+            if (eventsOffset != 0 && eventsOffset != reader.Position)
+                return false;
             while (reader.NextComputed(out _, out _)) { }
             return reader.Position == used;
         }
@@ -196,6 +300,7 @@ public static class ProfileRecord
         }
 
         // Events: counters add up, first/last widen.
+        int eventsOffset = w.Position;
         int events = 0;
         bool hasEa = a.NextEvent(out var ea), hasEb = b.NextEvent(out var eb);
         while (hasEa || hasEb)
@@ -248,23 +353,22 @@ public static class ProfileRecord
         WriteHeader(destination, identifiers, traits, events, computedCount, used, HistoryHeadAddress(current), HistoryHeadSide(current),
             Math.Max(LastSeq(current), LastSeq(delta)),
             createdAt,
-            Math.Max(UpdatedAt(current), UpdatedAt(delta)));
+            Math.Max(UpdatedAt(current), UpdatedAt(delta)), eventsOffset);
         return used;
     }
 
     /// <summary>Writes the fixed header.</summary>
     public static void WriteHeader(Span<byte> r, int identifiers, int traits, int events, int computed, int used,
-        long historyHead, byte historySide, ulong lastSeq, long createdAt, long updatedAt)
+        long historyHead, byte historySide, ulong lastSeq, long createdAt, long updatedAt, int eventsOffset)
     {
         r[0] = FormatVersion;
-        r[1] = 0;
+        r[1] = historySide;
         BinaryPrimitives.WriteUInt16LittleEndian(r[2..], checked((ushort)identifiers));
         BinaryPrimitives.WriteUInt16LittleEndian(r[4..], checked((ushort)traits));
         BinaryPrimitives.WriteUInt16LittleEndian(r[6..], checked((ushort)events));
         BinaryPrimitives.WriteUInt32LittleEndian(r[8..], (uint)used);
         BinaryPrimitives.WriteUInt16LittleEndian(r[12..], checked((ushort)computed));
-        r[14] = historySide;
-        r[15] = 0;
+        BinaryPrimitives.WriteUInt16LittleEndian(r[14..], eventsOffset <= ushort.MaxValue ? (ushort)eventsOffset : (ushort)0);
         BinaryPrimitives.WriteInt64LittleEndian(r[16..], historyHead);
         BinaryPrimitives.WriteUInt64LittleEndian(r[24..], lastSeq);
         BinaryPrimitives.WriteInt64LittleEndian(r[32..], createdAt);
@@ -425,6 +529,14 @@ public ref struct ProfileRecordReader
 
     /// <summary>Offset of the next entry.</summary>
     public int Position { get; private set; }
+
+    /// <summary>Moves to the events section at <paramref name="offset"/> (<see cref="ProfileRecord.EventsOffset"/>), leaving identifiers and traits unread.</summary>
+    public void SkipToEvents(int offset)
+    {
+        identifiersLeft = 0;
+        traitsLeft = 0;
+        Position = offset;
+    }
 
     /// <summary>Reads the next identifier; false once the section is done.</summary>
     public bool NextIdentifier(out byte type, out ReadOnlySpan<byte> value)

@@ -69,6 +69,7 @@ public sealed class ProfileRecordBuilder
         foreach (var (nameId, value) in traits)
             if (!TryWriteTrait(ref w, nameId, value, eventTime, source))
                 return -1;
+        int eventsOffset = w.Position;
         foreach (var e in events)
             if (!w.TryWriteEvent(e))
                 return -1;
@@ -87,7 +88,7 @@ public sealed class ProfileRecordBuilder
                 computedCount++;
         }
         ProfileRecord.WriteHeader(destination, identifiers.Count, traits.Count, events.Count, computedCount, w.Position,
-            historyHead: 0, historySide: 0, seq, receivedAt, receivedAt);
+            historyHead: 0, historySide: 0, seq, receivedAt, receivedAt, eventsOffset);
         return w.Position;
     }
 

@@ -110,6 +110,8 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
         }
         if (IsStaleReplay(ref input, current))
             return true;
+        if (ProfileRecord.TryMergeEventsInPlace(current, Delta(ref input)))
+            return true;
         var scratch = MergeScratch.Get(maxProfileBytes);
         int used = ProfileRecord.Merge(current, Delta(ref input), scratch, computed, survivorship);
         if (used < 0 || used > maxProfileBytes)
