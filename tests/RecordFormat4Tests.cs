@@ -15,26 +15,10 @@ namespace Cdp.Tests;
 /// </summary>
 public sealed class RecordFormat4Tests
 {
-    static CdpOptions Options(string dir)
-    {
-        var options = new CdpOptions { DataDir = dir };
-        options.Store.IndexBytes = 1 << 16;
-        options.Store.MemoryBytes = 1 << 22;
-        options.Store.PageBytes = 1 << 18;
-        options.Store.CheckpointIntervalSeconds = 0;
-        return options;
-    }
+    static CdpOptions Options(string dir) => EngineFixture.SmallStore(dir);
 
     static WriteResult Track(EngineSession session, WriteCommand command, string email, string? anonymousId = null)
-    {
-        command.Reset();
-        command.Kind = WriteKind.Track;
-        command.Event = "Order Completed";
-        command.AddIdentifier("email", email, "email");
-        if (anonymousId is not null)
-            command.AddIdentifier("anonymous_id", anonymousId, "anonymous_id");
-        return session.Write(command);
-    }
+        => EngineFixture.Track(session, command, email, anonymousId is null ? null : ("anonymous_id", anonymousId));
 
     static (ulong Id, long Head, byte Side) HeadOf(EngineSession session, string type, string value)
     {

@@ -20,24 +20,11 @@ public sealed class StoredValueFormatTests
         var dir = TestServer.NewDataDir();
         try
         {
-            var options = new CdpOptions { DataDir = dir };
-            options.Store.IndexBytes = 1 << 16;
-            options.Store.MemoryBytes = 1 << 22;
-            options.Store.PageBytes = 1 << 18;
-            options.Store.CheckpointIntervalSeconds = 0;
-            await using var engine = ProfileEngine.Open(options, TimeProvider.System, NullLogger.Instance);
+            await using var engine = ProfileEngine.Open(EngineFixture.SmallStore(dir), TimeProvider.System, NullLogger.Instance);
             using var session = engine.NewSession();
             var command = new WriteCommand();
             WriteResult Track(string email, string? userId = null)
-            {
-                command.Reset();
-                command.Kind = WriteKind.Track;
-                command.Event = "Order Completed";
-                command.AddIdentifier("email", email, "email");
-                if (userId is not null)
-                    command.AddIdentifier("user_id", userId, "user_id");
-                return session.Write(command);
-            }
+                => EngineFixture.Track(session, command, email, userId is null ? null : ("user_id", userId));
             var oldest = Track("oldest@format.test", "z");
             var first = Track("old@format.test");
             // Format 4: the head lives in the profile record, with no store record of its own.
