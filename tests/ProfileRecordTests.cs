@@ -260,4 +260,52 @@ public sealed class ProfileRecordTests
         System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(damaged.AsSpan(14), 0);
         Assert.True(ProfileRecord.IsValid(damaged));
     }
+
+    /// <summary>A record as format 4 stored it: the head's side in byte 14, byte 1 zero, no events offset.</summary>
+    static byte[] Format4Record(byte[] format5)
+    {
+        var r = format5.ToArray();
+        byte side = ProfileRecord.HistoryHeadSide(r);
+        r[0] = ProfileRecord.Format4;
+        r[1] = 0;
+        r[14] = side;
+        r[15] = 0;
+        return r;
+    }
+
+    [Fact]
+    public void A_format_4_record_keeps_its_head_is_merged_into_format_5_and_is_never_patched_in_place()
+    {
+        var format5 = Merge([], Delta(b => { b.AddIdentifier(IdentifierTypes.Email, "a@x.com"); b.AddTrait(1, TraitValue.Int(1)); b.AddEvent(9, 10); }, 1, 10, 10));
+        ProfileRecord.SetHistoryHead(format5, 4_096, side: 2);
+        var old = Format4Record(format5);
+        Assert.True(ProfileRecord.IsValid(old));
+        Assert.Equal((4_096L, (byte)2, 0), (ProfileRecord.HistoryHeadAddress(old), ProfileRecord.HistoryHeadSide(old), ProfileRecord.EventsOffset(old)));
+
+        // A head move (a replayed write the record already holds) keeps the format-4 layout.
+        var moved = old.ToArray();
+        ProfileRecord.SetHistoryHead(moved, 8_192, side: 1);
+        Assert.Equal((ProfileRecord.Format4, 8_192L, (byte)1, (byte)0), (moved[0], ProfileRecord.HistoryHeadAddress(moved), moved[14], moved[1]));
+        Assert.True(ProfileRecord.IsValid(moved));
+
+        // Counting an event goes through the merge, which writes format 5 with the same head.
+        var count = Delta(b => b.AddEvent(9, 20), 2, 20, 20);
+        var patched = old.ToArray();
+        Assert.False(ProfileRecord.TryMergeEventsInPlace(patched, count));
+        Assert.Equal(old, patched);
+        var merged = Merge(old, count);
+        Assert.Equal(ProfileRecord.FormatVersion, merged[0]);
+        Assert.Equal((4_096L, (byte)2), (ProfileRecord.HistoryHeadAddress(merged), ProfileRecord.HistoryHeadSide(merged)));
+        Assert.NotEqual(0, ProfileRecord.EventsOffset(merged));
+    }
+
+    [Fact]
+    public void A_delta_naming_an_identifier_twice_is_merged_not_patched()
+    {
+        var current = Merge([], Delta(b => { b.AddIdentifier(IdentifierTypes.Email, "a@x.com"); b.AddEvent(9, 10); }, 1, 10, 10));
+        var delta = Delta(b => { b.AddIdentifier(IdentifierTypes.Email, "a@x.com"); b.AddIdentifier(IdentifierTypes.Email, "a@x.com"); b.AddEvent(9, 20); }, 2, 20, 20);
+        var patched = current.ToArray();
+        Assert.False(ProfileRecord.TryMergeEventsInPlace(patched, delta));
+        Assert.Equal(current, patched);
+    }
 }

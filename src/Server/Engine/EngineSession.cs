@@ -1318,7 +1318,7 @@ public sealed unsafe partial class EngineSession : IDisposable
 
     /// <summary>
     /// The last history entry of a profile; null when it has none (written before history was kept).
-    /// A format-4 record holds its head in its header (<see cref="ProfileRecord.HistoryHeadAddress"/>),
+    /// A record of format 4 or later holds its head in its header (<see cref="ProfileRecord.HistoryHeadAddress"/>),
     /// read here without copying the rest of the record. Records written before that kept the head as
     /// a store record of its own under <see cref="StoreKeys.WriteHistory"/>, which is still read; the
     /// first write that finds one moves it into the record and deletes it (<see cref="SetHistoryHead"/>).
@@ -1370,7 +1370,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     /// <summary>Profiles whose head this session found as a record of its own; the next <see cref="SetHistoryHead"/> deletes it.</summary>
     readonly HashSet<ulong> separateHeads = [];
 
-    /// <summary>Reads only the fixed header of a profile record; false when there is no format-4 record under <paramref name="key"/>.</summary>
+    /// <summary>Reads only the fixed header of a profile record; false when there is no record of format 4 or later under <paramref name="key"/>.</summary>
     bool TryReadHeader(ReadOnlySpan<byte> key, out long headAddress, out byte headSide)
     {
         headAddress = 0;
@@ -1381,7 +1381,7 @@ public sealed unsafe partial class EngineSession : IDisposable
         if (!output.IsSpanByte)
             throw new InvalidOperationException("a header read returned pooled memory.");
         var header = headerBuffer.AsSpan(0, output.Length);
-        if (header.Length < ProfileRecord.HeaderSize || ProfileRecord.IsAlias(header) || header[0] != ProfileRecord.FormatVersion)
+        if (header.Length < ProfileRecord.HeaderSize || ProfileRecord.IsAlias(header) || !ProfileRecord.HasHistoryHead(header))
             return false;
         headAddress = ProfileRecord.HistoryHeadAddress(header);
         headSide = ProfileRecord.HistoryHeadSide(header);
@@ -1397,7 +1397,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     const int HistoryHeadBytes = 9;
 
     /// <summary>
-    /// Points the profile's history head at <paramref name="link"/>: in its record (format 4), which
+    /// Points the profile's history head at <paramref name="link"/>: in its record (format 4 or later), which
     /// the write has just updated, or, for a record still in format 3, as a record of its own.
     /// </summary>
     void SetHistoryHead(ulong master, HistoryLink link)

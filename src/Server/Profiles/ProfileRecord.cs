@@ -10,10 +10,11 @@ namespace Cdp.Server.Profiles;
 /// <remarks>
 /// <code>
 /// header (48 bytes)
-///   0 u8  format version (4)       1 u8  history head side (format 3: flags, always 0)
+///   0 u8  format version (5)       1 u8  history head side (formats 3 and 4: flags, always 0)
 ///   2 u16 identifier count         4 u16 trait count       6 u16 event count
 ///   8 u32 used length (header included; the FASTER value may be larger: spare capacity for in-place growth)
-///  12 u16 computed-trait count    14 u16 offset of the events section, 0 when past 65,535 (format 3: reserved)
+///  12 u16 computed-trait count    14 u16 offset of the events section, 0 when past 65,535
+///         (format 4: u8 history head side, u8 reserved; format 3: reserved)
 ///  16 u64 history head: journal address of the profile's last entry, 0 = none (format 3: the master id,
 ///         which is also the key; format-3 heads are records of their own, see EngineSession.ReadHistoryHead)
 ///  24 u64 last applied sequence number
@@ -37,10 +38,15 @@ namespace Cdp.Server.Profiles;
 /// </remarks>
 public static class ProfileRecord
 {
-    /// <summary>Record format version written; <see cref="PreviousFormatVersion"/> is still read.</summary>
-    public const byte FormatVersion = 4;
-    /// <summary>Format 3: the same layout except each trait's header (kind byte, source and time always present).</summary>
+    /// <summary>Record format version written; <see cref="Format4"/> and <see cref="PreviousFormatVersion"/> are still read.</summary>
+    public const byte FormatVersion = 5;
+    /// <summary>Format 4: as format 5, except that byte 14 holds the history head's side and the events offset is unknown.</summary>
+    public const byte Format4 = 4;
+    /// <summary>Format 3: each trait's header has its kind byte, source and time always present, and the header holds no history head.</summary>
     public const byte PreviousFormatVersion = 3;
+
+    /// <summary>Whether the record's header holds its history head (formats 4 and 5).</summary>
+    public static bool HasHistoryHead(ReadOnlySpan<byte> r) => r[0] is FormatVersion or Format4;
     /// <summary>Size of the fixed header.</summary>
     public const int HeaderSize = 48;
 
@@ -58,23 +64,29 @@ public static class ProfileRecord
     /// Journal address of the profile's last history entry; 0 when the record holds none (a format-3
     /// record, whose head is a store record of its own, or a profile written without history).
     /// </summary>
-    public static long HistoryHeadAddress(ReadOnlySpan<byte> r) => r[0] == FormatVersion ? BinaryPrimitives.ReadInt64LittleEndian(r[16..]) : 0;
+    public static long HistoryHeadAddress(ReadOnlySpan<byte> r) => HasHistoryHead(r) ? BinaryPrimitives.ReadInt64LittleEndian(r[16..]) : 0;
     /// <summary>Which side of its history entry the profile is (see <see cref="HistoryHeadAddress"/>).</summary>
-    public static byte HistoryHeadSide(ReadOnlySpan<byte> r) => r[0] == FormatVersion ? r[1] : (byte)0;
+    public static byte HistoryHeadSide(ReadOnlySpan<byte> r) => r[0] switch
+    {
+        FormatVersion => r[1],
+        Format4 => r[14],
+        _ => 0,
+    };
 
     /// <summary>
-    /// Where the events section starts (format 4), so a write that only counts events can go straight
-    /// there (<see cref="TryMergeEventsInPlace"/>); 0 when unknown (format 3, or a record past 65,535 bytes).
+    /// Where the events section starts (format 5), so a write that only counts events can go straight
+    /// there (<see cref="TryMergeEventsInPlace"/>); 0 when unknown (formats 3 and 4, or a record past 65,535 bytes).
     /// </summary>
     public static int EventsOffset(ReadOnlySpan<byte> r) => r[0] == FormatVersion ? BinaryPrimitives.ReadUInt16LittleEndian(r[14..]) : 0;
 
-    /// <summary>Points a format-4 record's history head at <paramref name="address"/>; changes nothing else.</summary>
+    /// <summary>Points the history head of a format-4 or -5 record at <paramref name="address"/>; changes nothing else.</summary>
+    /// <remarks>A format-4 record is moved in its own layout: a replayed write the record already holds is not merged (and so not rewritten as format 5) before its head moves.</remarks>
     public static void SetHistoryHead(Span<byte> r, long address, byte side)
     {
-        if (r[0] != FormatVersion)
+        if (!HasHistoryHead(r))
             throw new ArgumentException($"a format-{r[0]} record has no history head field.", nameof(r));
         BinaryPrimitives.WriteInt64LittleEndian(r[16..], address);
-        r[1] = side;
+        r[r[0] == FormatVersion ? 1 : 14] = side;
     }
     /// <summary>Sequence number of the last write applied.</summary>
     public static ulong LastSeq(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadUInt64LittleEndian(r[24..]);
@@ -141,11 +153,17 @@ public static class ProfileRecord
                 hasA = a.NextIdentifier(out aType, out aValue);
             if (!hasA || cmp != 0)
                 return false;
+            // Matched: the next delta identifier must be a later one (a merge would write a repeat twice).
+            hasA = a.NextIdentifier(out aType, out aValue);
         }
         // Straight to the events when the header says where they are (the traits need not be decoded).
         int eventsAt = EventsOffset(current);
         if (eventsAt != 0)
+        {
+            if (eventsAt < HeaderSize || eventsAt > UsedLength(current))
+                return false;
             a.SkipToEvents(eventsAt);
+        }
         else
             while (a.NextTrait(out _)) { }
 
@@ -202,7 +220,7 @@ public static class ProfileRecord
     /// <summary>Checks that <paramref name="r"/> is a whole, well-formed record; guards every reader.</summary>
     public static bool IsValid(ReadOnlySpan<byte> r)
     {
-        if (r.Length < HeaderSize || (r[0] != FormatVersion && r[0] != PreviousFormatVersion))
+        if (r.Length < HeaderSize || r[0] is not (FormatVersion or Format4 or PreviousFormatVersion))
             return false;
         int used = UsedLength(r);
         if (used < HeaderSize || used > r.Length)

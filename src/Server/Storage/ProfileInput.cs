@@ -14,7 +14,7 @@ public static class ProfileInput
 
     /// <summary>
     /// Not a delta: <c>u8 flags | 7 reserved | i64 journal address | u8 side</c> moves the record's
-    /// history head (format 4) and changes nothing else; a missing record is not created.
+    /// history head (formats 4 and 5) and changes nothing else; a missing record is not created.
     /// </summary>
     public const byte SetHistoryHead = 2;
 

@@ -33,10 +33,10 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
 
     static bool IsHeadMove(ref SpanByte input) => (input.AsReadOnlySpan()[0] & ProfileInput.SetHistoryHead) != 0;
 
-    /// <summary>Moves the history head of a format-4 record; false (the operation is cancelled) for any other value.</summary>
+    /// <summary>Moves the history head of a record that holds one (format 4 or 5); false (the operation is cancelled) for any other value.</summary>
     static bool TryMoveHead(ref SpanByte input, Span<byte> record, ref RMWInfo rmwInfo)
     {
-        if (ProfileRecord.IsAlias(record) || record.Length < ProfileRecord.HeaderSize || record[0] != ProfileRecord.FormatVersion)
+        if (ProfileRecord.IsAlias(record) || record.Length < ProfileRecord.HeaderSize || !ProfileRecord.HasHistoryHead(record))
         {
             rmwInfo.Action = RMWAction.CancelOperation;
             return false;
@@ -110,7 +110,8 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
         }
         if (IsStaleReplay(ref input, current))
             return true;
-        if (ProfileRecord.TryMergeEventsInPlace(current, Delta(ref input)))
+        // Not for a record already past the limit (it was lowered): a merge, as replay would do, refuses it.
+        if (ProfileRecord.UsedLength(current) <= maxProfileBytes && ProfileRecord.TryMergeEventsInPlace(current, Delta(ref input)))
             return true;
         var scratch = MergeScratch.Get(maxProfileBytes);
         int used = ProfileRecord.Merge(current, Delta(ref input), scratch, computed, survivorship);

@@ -18,7 +18,7 @@ public static class StoreKeys
 
     /// <summary>
     /// <c>'h' | u64 master id</c> → i64 journal address of the profile's last history entry, u8 side.
-    /// Written only for profiles whose record is still in format 3; format 4 keeps the head in the
+    /// Written only for profiles whose record is still in format 3; formats 4 and 5 keep the head in the
     /// record's header, and the first write that finds one of these moves it there.
     /// </summary>
     public const byte History = (byte)'h';
