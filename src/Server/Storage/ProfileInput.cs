@@ -18,6 +18,9 @@ public static class ProfileInput
     /// </summary>
     public const byte SetHistoryHead = 2;
 
+    /// <summary>Whether an RMW input moves the history head rather than carrying a delta.</summary>
+    public static bool IsHeadMove(ReadOnlySpan<byte> input) => (input[0] & SetHistoryHead) != 0;
+
     /// <summary>Bytes of a <see cref="SetHistoryHead"/> input.</summary>
     public const int SetHistoryHeadSize = HeaderSize + 9;
 

@@ -39,7 +39,7 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
     public int GetInitialLength(ref SpanByte input)
     {
         // A head move never creates a record (StoreFunctions.NeedInitialUpdate); any size will do.
-        if ((input.AsReadOnlySpan()[0] & ProfileInput.SetHistoryHead) != 0)
+        if (ProfileInput.IsHeadMove(input.AsReadOnlySpan()))
             return sizeof(int) + ProfileRecord.HeaderSize;
         var delta = input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
         return sizeof(int) + InitialCapacity(ProfileRecord.UsedLength(delta));
@@ -49,8 +49,9 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
     public int GetLength(ref SpanByte t, ref SpanByte input)
     {
         var delta = input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
-        if (ProfileRecord.IsAlias(t.AsReadOnlySpan()) || (input.AsReadOnlySpan()[0] & ProfileInput.SetHistoryHead) != 0)
-            return sizeof(int) + t.Length; // the copy-updater refuses aliases
+        // Same size: the copy-updater refuses aliases, and a head move changes no length.
+        if (ProfileRecord.IsAlias(t.AsReadOnlySpan()) || ProfileInput.IsHeadMove(input.AsReadOnlySpan()))
+            return sizeof(int) + t.Length;
         var scratch = MergeScratch.Get(maxProfileBytes);
         int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch, computed, survivorship);
         // Too large: the copy-updater cancels the operation; any valid size will do until then.

@@ -31,7 +31,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
 
     static ReadOnlySpan<byte> Delta(ref SpanByte input) => input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
 
-    static bool IsHeadMove(ref SpanByte input) => (input.AsReadOnlySpan()[0] & ProfileInput.SetHistoryHead) != 0;
+    static bool IsHeadMove(ref SpanByte input) => ProfileInput.IsHeadMove(input.AsReadOnlySpan());
 
     /// <summary>Moves the history head of a record that holds one (format 4 or 5); false (the operation is cancelled) for any other value.</summary>
     static bool TryMoveHead(ref SpanByte input, Span<byte> record, ref RMWInfo rmwInfo)
