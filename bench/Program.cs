@@ -13,4 +13,10 @@ if (args.Length > 0 && args[0] == "import-timing")
     Cdp.Bench.ImportTiming.Run(int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture));
     return;
 }
+if (args.Length > 0 && args[0] == "commit-timing")
+{
+    Cdp.Bench.CommitTiming.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 2000,
+        args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 250);
+    return;
+}
 BenchmarkSwitcher.FromAssembly(typeof(Cdp.Bench.LookupBenchmarks).Assembly).Run(args);

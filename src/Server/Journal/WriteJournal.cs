@@ -20,6 +20,7 @@ public sealed class WriteJournal : IDisposable
 {
     readonly FasterLog log;
     readonly IDevice device;
+    readonly JournalCommitFile commitManager;
     readonly ILogger logger;
     readonly int commitIntervalMs;
     readonly Thread committer;
@@ -45,13 +46,15 @@ public sealed class WriteJournal : IDisposable
         this.logger = logger;
         this.commitIntervalMs = commitIntervalMs;
         device = Devices.CreateLogDevice(Path.Combine(directory, "journal.log"), preallocateFile: false, recoverDevice: true);
+        // One file of two slots instead of a new file per commit (see JournalCommitFile).
+        commitManager = new JournalCommitFile(Path.Combine(directory, "commits"));
         var settings = new FasterLogSettings
         {
             LogDevice = device,
             PageSize = pageBytes,
             MemorySize = memoryBytes,
             SegmentSize = segmentBytes,
-            LogCommitDir = Path.Combine(directory, "commits"),
+            LogCommitManager = commitManager,
             // An unreadable commit record must stop the server, not start it with an empty journal.
             TryRecoverLatest = false,
             AutoRefreshSafeTailAddress = false,
@@ -284,6 +287,7 @@ public sealed class WriteJournal : IDisposable
         }
         ReleaseWaiters(new JournalFailedException(new ObjectDisposedException(nameof(WriteJournal))));
         log.Dispose();
+        commitManager.Dispose();
         device.Dispose();
         commitRequested.Dispose();
     }

@@ -1,0 +1,192 @@
+using System.Buffers.Binary;
+using Cdp.Server.Journal;
+using Cdp.Tests.Infrastructure;
+using FASTER.core;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace Cdp.Tests;
+
+/// <summary>
+/// The journal's commit records live in one file of two slots written in turn (<see cref="JournalCommitFile"/>):
+/// a torn newest record must fall back to the one before, two damaged records must stop the journal
+/// from opening, and journals written with FASTER's file per commit must still open.
+/// </summary>
+public sealed class JournalCommitFileTests
+{
+    const long PageBytes = 1L << 16;
+
+    static WriteJournal Open(string dir) => new(dir, PageBytes, 4 * PageBytes, 1L << 20, commitIntervalMs: 1, NullLogger.Instance);
+
+    static string CommitFile(string dir) => Path.Combine(dir, "commits", JournalCommitFile.FileName);
+
+    static List<byte[]> Entries(WriteJournal journal) => journal.Read(journal.BeginAddress, journal.CommittedUntilAddress).Select(e => e.Entry).ToList();
+
+    static byte[] Entry(int i) => BitConverter.GetBytes(i);
+
+    /// <summary>Appends entries <paramref name="from"/>..<paramref name="to"/>-1 and commits them.</summary>
+    static void AppendAndCommit(WriteJournal journal, int from, int to)
+    {
+        for (int i = from; i < to; i++)
+            journal.Append(Entry(i));
+        journal.CommitNow();
+    }
+
+    /// <summary>Slot index holding the highest commit number, read from the file's bytes.</summary>
+    static int NewestSlot(byte[] file)
+    {
+        long Number(int slot) => BinaryPrimitives.ReadInt64LittleEndian(file.AsSpan(slot * JournalCommitFile.SlotBytes + 4));
+        Assert.True(file.AsSpan(0, JournalCommitFile.SlotBytes).ContainsAnyExcept((byte)0));
+        Assert.True(file.AsSpan(JournalCommitFile.SlotBytes, JournalCommitFile.SlotBytes).ContainsAnyExcept((byte)0));
+        return Number(0) > Number(1) ? 0 : 1;
+    }
+
+    [Fact]
+    public void Commits_are_recovered_from_the_two_slot_file_and_each_commit_overwrites_the_older_slot()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            using (var journal = Open(dir))
+            {
+                AppendAndCommit(journal, 0, 10);
+                AppendAndCommit(journal, 10, 20);
+                AppendAndCommit(journal, 20, 25);
+            }
+            Assert.False(Directory.Exists(Path.Combine(dir, "commits", "log-commits")));
+            Assert.Equal(2 * JournalCommitFile.SlotBytes, new FileInfo(CommitFile(dir)).Length);
+            using (var journal = Open(dir))
+            {
+                Assert.Equal(Enumerable.Range(0, 25).Select(Entry), Entries(journal));
+                AppendAndCommit(journal, 25, 30);
+            }
+            using (var journal = Open(dir))
+                Assert.Equal(Enumerable.Range(0, 30).Select(Entry), Entries(journal));
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
+    [Fact]
+    public void A_torn_newest_commit_record_falls_back_to_the_commit_before_it()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            byte[] file;
+            using (var journal = Open(dir))
+            {
+                AppendAndCommit(journal, 0, 10);
+                AppendAndCommit(journal, 10, 20);
+                // The commit file as a crash right now would leave it (Dispose commits once more).
+                file = File.ReadAllBytes(CommitFile(dir));
+            }
+            // Tear the second commit's record as a crash in the middle of its write would.
+            int newest = NewestSlot(file);
+            file.AsSpan(newest * JournalCommitFile.SlotBytes + 20, 8).Fill(0xEE);
+            File.WriteAllBytes(CommitFile(dir), file);
+
+            using var reopened = Open(dir);
+            // Only the first batch: the second's record is gone, so its entries were never acknowledged.
+            Assert.Equal(Enumerable.Range(0, 10).Select(Entry), Entries(reopened));
+            // The journal goes on from there; the next commit overwrites the torn slot.
+            AppendAndCommit(reopened, 100, 105);
+            Assert.Equal(Enumerable.Range(0, 10).Concat(Enumerable.Range(100, 5)).Select(Entry), Entries(reopened));
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
+    [Fact]
+    public void Two_damaged_commit_records_stop_the_journal_from_opening()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            using (var journal = Open(dir))
+            {
+                AppendAndCommit(journal, 0, 10);
+                AppendAndCommit(journal, 10, 20);
+            }
+            var file = File.ReadAllBytes(CommitFile(dir));
+            file.AsSpan(20, 8).Fill(0xEE);
+            file.AsSpan(JournalCommitFile.SlotBytes + 20, 8).Fill(0xEE);
+            File.WriteAllBytes(CommitFile(dir), file);
+
+            var e = Assert.Throws<InvalidDataException>(() => Open(dir));
+            Assert.Contains("commit file", e.Message);
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
+    [Fact]
+    public void A_torn_first_commit_record_next_to_an_empty_slot_opens_an_empty_journal()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(dir, "commits"));
+            var file = new byte[2 * JournalCommitFile.SlotBytes];
+            file.AsSpan(0, 40).Fill(0x5A);
+            File.WriteAllBytes(CommitFile(dir), file);
+
+            using var journal = Open(dir);
+            Assert.Empty(Entries(journal));
+            AppendAndCommit(journal, 0, 3);
+            Assert.Equal(3, Entries(journal).Count);
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
+    [Fact]
+    public void A_journal_with_a_commit_file_per_commit_opens_and_moves_to_the_two_slot_file()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            // What earlier versions wrote: FASTER's default commit manager in journal/commits.
+            using (var device = Devices.CreateLogDevice(Path.Combine(dir, "journal.log"), preallocateFile: false))
+            using (var log = new FasterLog(new FasterLogSettings
+            {
+                LogDevice = device,
+                PageSize = PageBytes,
+                MemorySize = 4 * PageBytes,
+                SegmentSize = 1L << 20,
+                LogCommitDir = Path.Combine(dir, "commits"),
+                LogChecksum = LogChecksumType.PerEntry,
+            }))
+            {
+                for (int i = 0; i < 12; i++)
+                    log.Enqueue(Entry(i));
+                log.Commit(spinWait: true);
+            }
+            var legacy = Path.Combine(dir, "commits", "log-commits");
+            Assert.NotEmpty(Directory.GetFiles(legacy));
+            Assert.False(File.Exists(CommitFile(dir)));
+
+            using (var journal = Open(dir))
+            {
+                Assert.Equal(Enumerable.Range(0, 12).Select(Entry), Entries(journal));
+                AppendAndCommit(journal, 12, 15);
+                // The first commit in the new file retires the old ones.
+                Assert.Empty(Directory.GetFiles(legacy));
+            }
+            using (var journal = Open(dir))
+                Assert.Equal(Enumerable.Range(0, 15).Select(Entry), Entries(journal));
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+}
