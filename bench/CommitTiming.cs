@@ -44,7 +44,7 @@ public static class CommitTiming
         var commitDir = Path.Combine(dir, "commits");
         var device = Devices.CreateLogDevice(Path.Combine(dir, "journal.log"), preallocateFile: false);
         ILogCommitManager manager = twoSlot
-            ? new JournalCommitFile(commitDir)
+            ? new JournalCommitFile(commitDir, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
             : new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(commitDir));
         var times = new List<double>(commits);
         try

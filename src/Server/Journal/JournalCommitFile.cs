@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using FASTER.core;
+using Microsoft.Extensions.Logging;
 using Microsoft.Win32.SafeHandles;
 
 namespace Cdp.Server.Journal;
@@ -31,7 +32,13 @@ namespace Cdp.Server.Journal;
 /// </para>
 /// <para>
 /// Journals written by earlier versions have a <c>log-commits</c> folder of per-commit files; they are
-/// read through FASTER's manager until the first commit here, then deleted.
+/// read through FASTER's manager (only records that parse, see <see cref="LegacyCommits"/>) until the
+/// first commit here, then deleted.
+/// </para>
+/// <para>
+/// FASTER calls <see cref="Commit"/> from a work queue that swallows exceptions and then never
+/// completes the commit, so a failed write would hang every waiting writer. The failure is kept in
+/// <see cref="Failed"/> instead, which <see cref="WriteJournal"/> waits on beside the commit.
 /// </para>
 /// </remarks>
 sealed class JournalCommitFile : ILogCommitManager
@@ -48,6 +55,9 @@ sealed class JournalCommitFile : ILogCommitManager
 
     readonly string directory;
     readonly string path;
+    readonly ILogger logger;
+    readonly TaskCompletionSource<Exception> failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    bool directorySynced;
     readonly object gate = new();
     readonly byte[] slotBuffer = new byte[SlotBytes];
     // The records the file holds, by slot; null when a slot is empty or damaged.
@@ -56,17 +66,73 @@ sealed class JournalCommitFile : ILogCommitManager
     DeviceLogCommitCheckpointManager? legacy;
     int nextSlot;
 
-    /// <summary>Opens the commit file in <paramref name="directory"/> if there is one; it is created by the first commit.</summary>
-    /// <exception cref="InvalidDataException">Both slots hold bytes and neither is a valid record.</exception>
-    public JournalCommitFile(string directory)
+    /// <summary>
+    /// Opens the commit file in <paramref name="directory"/>, or creates it (both slots empty, made
+    /// durable) when there is none and no earlier version's commits either, so that a journal whose
+    /// file has gone missing is told apart from a new one (<see cref="Existed"/>).
+    /// </summary>
+    /// <exception cref="InvalidDataException">Both slots hold bytes and neither is a valid record, or an earlier version's commits are all unreadable.</exception>
+    public JournalCommitFile(string directory, ILogger logger)
     {
         this.directory = directory;
+        this.logger = logger;
         path = Path.Combine(directory, FileName);
-        if (File.Exists(path))
+        Existed = File.Exists(path);
+        if (Existed)
             ReadSlots();
         var legacyFolder = Path.Combine(directory, "log-commits");
         if (Directory.Exists(legacyFolder) && Directory.EnumerateFiles(legacyFolder).Any())
+        {
             legacy = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(directory), removeOutdated: false);
+            LegacyCommits = ReadableLegacyCommits(legacy, legacyFolder);
+        }
+        else
+        {
+            Open();
+        }
+    }
+
+    /// <summary>Whether the commit file was there when the journal was opened.</summary>
+    public bool Existed { get; }
+
+    /// <summary>Whether an earlier version's per-commit files are still the journal's commit records.</summary>
+    public bool HasLegacyCommits => legacy is not null;
+
+    /// <summary>
+    /// Completes with the exception when a commit record could not be written: the journal must then
+    /// fail (FASTER's commit would otherwise never complete).
+    /// </summary>
+    public Task<Exception> Failed => failed.Task;
+
+    /// <summary>Test hook: the next commit record write throws this instead of writing.</summary>
+    internal Exception? FailNextWriteForTests { get; set; }
+
+    /// <summary>
+    /// The earlier version's commits whose records parse, newest first. FASTER's recovery would
+    /// otherwise take the addresses of a damaged record (its parser sets them before it checks the
+    /// checksum, and the caller swallows the error) and open the journal on garbage.
+    /// </summary>
+    long[] LegacyCommits { get; } = [];
+
+    static long[] ReadableLegacyCommits(DeviceLogCommitCheckpointManager legacy, string folder)
+    {
+        var readable = new List<long>();
+        foreach (long number in legacy.ListCommits())
+        {
+            try
+            {
+                var info = new FasterLogRecoveryInfo();
+                using var reader = new BinaryReader(new MemoryStream(legacy.GetCommitMetadata(number)));
+                info.Initialize(reader);
+                readable.Add(number);
+            }
+            catch (Exception e) when (e is FasterException or IOException or ArgumentException)
+            {
+            }
+        }
+        if (readable.Count == 0)
+            throw new InvalidDataException($"The journal's commit records in {folder} are all damaged. Restore the data folder from a backup.");
+        return [.. readable];
     }
 
     void ReadSlots()
@@ -89,6 +155,11 @@ sealed class JournalCommitFile : ILogCommitManager
         // itself was damaged; starting with an empty journal would drop acknowledged writes unnoticed.
         if (damaged0 && damaged1)
             throw new InvalidDataException($"The journal's commit file {path} is damaged: neither of its two commit records is readable. Restore the data folder from a backup.");
+        // A damaged slot is what a crash in the middle of its write leaves; recovery takes the other one,
+        // the commit before the torn one. Said aloud, since damage from anything else loses commits.
+        if (damaged0 || damaged1)
+            logger.LogWarning("The journal's commit file {Path}: slot {Slot} is damaged (a commit interrupted by a crash); recovering from {Other}.",
+                path, damaged0 ? 0 : 1, slots[damaged0 ? 1 : 0] is { } other ? $"commit {other.Number}" : "an empty journal (it was the first commit)");
         // A damaged slot next to an empty one is the torn first commit: nothing was acknowledged.
         nextSlot = slots[0] is not { } a ? 0 : slots[1] is not { } b ? 1 : a.Number <= b.Number ? 0 : 1;
     }
@@ -117,10 +188,30 @@ sealed class JournalCommitFile : ILogCommitManager
     /// <inheritdoc />
     public void Commit(long beginAddress, long untilAddress, byte[] commitMetadata, long commitNum, bool forceWriteMetadata)
     {
+        try
+        {
+            WriteRecord(commitMetadata, commitNum);
+        }
+        catch (Exception e)
+        {
+            failed.TrySetResult(e);
+            throw;
+        }
+    }
+
+    void WriteRecord(byte[] commitMetadata, long commitNum)
+    {
+        if (failed.Task.IsCompleted)
+            throw new IOException("an earlier journal commit record could not be written.", failed.Task.Result);
         if (commitMetadata.Length > MaxMetadataBytes)
             throw new InvalidOperationException($"A journal commit record of {commitMetadata.Length} bytes does not fit a {SlotBytes}-byte slot.");
         lock (gate)
         {
+            if (FailNextWriteForTests is { } injected)
+            {
+                FailNextWriteForTests = null;
+                throw injected;
+            }
             var slot = slotBuffer.AsSpan();
             slot.Clear();
             BinaryPrimitives.WriteUInt32LittleEndian(slot, Magic);
@@ -129,7 +220,7 @@ sealed class JournalCommitFile : ILogCommitManager
             commitMetadata.CopyTo(slot[SlotHeaderBytes..]);
             SHA256.HashData(slot[..(SlotHeaderBytes + commitMetadata.Length)], slot.Slice(SlotHeaderBytes + commitMetadata.Length, HashBytes));
             if (handle is null)
-                Create();
+                Open();
             // WriteThrough is O_SYNC on Linux: the commit is on the disk when the call returns.
             RandomAccess.Write(handle!, slotBuffer, (long)nextSlot * SlotBytes);
             slots[nextSlot] = (commitNum, commitMetadata);
@@ -144,18 +235,29 @@ sealed class JournalCommitFile : ILogCommitManager
         }
     }
 
-    void Create()
+    /// <summary>
+    /// Opens the file for writing, creating it with both slots empty when it is missing or short, and
+    /// makes its directory entry durable once per process: a file created before a crash and found
+    /// again may still have a directory entry that was never synced.
+    /// </summary>
+    void Open()
     {
-        bool existed = File.Exists(path);
         bool folderExisted = Directory.Exists(directory);
         Directory.CreateDirectory(directory);
         handle = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, FileOptions.WriteThrough);
-        if (!existed)
+        if (RandomAccess.GetLength(handle) < 2 * SlotBytes)
         {
-            RandomAccess.Write(handle, new byte[2 * SlotBytes], 0);
+            // Only slots that are not records are written: a short file holds at most a torn first one.
+            for (int slot = 0; slot < 2; slot++)
+                if (slots[slot] is null)
+                    RandomAccess.Write(handle, new byte[SlotBytes], (long)slot * SlotBytes);
+        }
+        if (!directorySynced)
+        {
             SyncDirectory(directory);
             if (!folderExisted && Path.GetDirectoryName(Path.GetFullPath(directory)) is { } parent)
                 SyncDirectory(parent);
+            directorySynced = true;
         }
     }
 
@@ -165,9 +267,10 @@ sealed class JournalCommitFile : ILogCommitManager
     /// </summary>
     static void SyncDirectory(string directory)
     {
-        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
+        if (!OperatingSystem.IsLinux())
             return;
-        int fd = Native.open(directory, 0 /* O_RDONLY */);
+        const int ReadOnlyDirectory = 0x10000 | 0x80000; // O_RDONLY | O_DIRECTORY | O_CLOEXEC (Linux)
+        int fd = Native.open(directory, ReadOnlyDirectory);
         if (fd < 0)
             throw new IOException($"Cannot open {directory} to make the journal's commit file durable (errno {Marshal.GetLastPInvokeError()}).");
         try
@@ -210,7 +313,7 @@ sealed class JournalCommitFile : ILogCommitManager
         {
             var numbers = slots.Where(s => s is not null).Select(s => s!.Value.Number).ToList();
             if (numbers.Count == 0 && legacy is not null)
-                numbers.AddRange(legacy.ListCommits());
+                numbers.AddRange(LegacyCommits);
             return numbers.OrderByDescending(n => n).ToArray();
         }
     }
@@ -254,6 +357,18 @@ sealed class JournalCommitFile : ILogCommitManager
     /// <inheritdoc />
     public void OnRecovery(long commitNum)
     {
+        // The next write must spare the record FASTER actually recovered from, even if the other slot
+        // holds a higher number that FASTER could not use: that one is dropped and overwritten next.
+        lock (gate)
+        {
+            for (int i = 0; i < 2; i++)
+            {
+                if (slots[i] is { } record && record.Number == commitNum)
+                    nextSlot = i ^ 1;
+                else if (slots[i] is { } other && other.Number > commitNum)
+                    slots[i] = null;
+            }
+        }
     }
 
     /// <inheritdoc />

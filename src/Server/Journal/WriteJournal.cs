@@ -46,40 +46,47 @@ public sealed class WriteJournal : IDisposable
         this.logger = logger;
         this.commitIntervalMs = commitIntervalMs;
         device = Devices.CreateLogDevice(Path.Combine(directory, "journal.log"), preallocateFile: false, recoverDevice: true);
-        // One file of two slots instead of a new file per commit (see JournalCommitFile).
-        commitManager = new JournalCommitFile(Path.Combine(directory, "commits"));
-        var settings = new FasterLogSettings
-        {
-            LogDevice = device,
-            PageSize = pageBytes,
-            MemorySize = memoryBytes,
-            SegmentSize = segmentBytes,
-            LogCommitManager = commitManager,
-            // An unreadable commit record must stop the server, not start it with an empty journal.
-            TryRecoverLatest = false,
-            AutoRefreshSafeTailAddress = false,
-            LogChecksum = LogChecksumType.PerEntry,
-        };
-        log = new FasterLog(settings);
-        MaxEntryBytes = (int)Math.Min(int.MaxValue, pageBytes - 64);
         try
         {
+            // One file of two slots instead of a new file per commit (see JournalCommitFile).
+            commitManager = new JournalCommitFile(Path.Combine(directory, "commits"), logger);
+            var settings = new FasterLogSettings
+            {
+                LogDevice = device,
+                PageSize = pageBytes,
+                MemorySize = memoryBytes,
+                SegmentSize = segmentBytes,
+                LogCommitManager = commitManager,
+                TryRecoverLatest = false,
+                AutoRefreshSafeTailAddress = false,
+                LogChecksum = LogChecksumType.PerEntry,
+            };
+            log = new FasterLog(settings);
+            MaxEntryBytes = (int)Math.Min(int.MaxValue, pageBytes - 64);
+            // A journal with entries but no commit file lost it: opening it would start empty and
+            // drop every acknowledged write, so it must not open. (The file is made when a journal is
+            // created, before anything is written to it.)
+            if (!commitManager.Existed && !commitManager.HasLegacyCommits && HasSegments(directory))
+                throw new InvalidDataException($"The journal in {directory} has entries but its commit file (commits/{JournalCommitFile.FileName}) is missing, so what was committed cannot be told. Restore the data folder from a backup.");
             log.Recover();
             acknowledgedUntil = log.CommittedUntilAddress;
         }
-        catch (FasterException e) when (IsEmpty(directory))
+        catch
         {
-            logger.LogDebug(e, "No journal commit found in {Directory}; starting an empty journal.", directory);
+            log?.Dispose();
+            commitManager?.Dispose();
+            device.Dispose();
+            throw;
         }
         committer = new Thread(CommitLoop) { IsBackground = true, Name = "cdp-journal-commit" };
         committer.Start();
     }
 
-    static bool IsEmpty(string directory)
-    {
-        var commits = Path.Combine(directory, "commits");
-        return !Directory.Exists(commits) || !Directory.EnumerateFiles(commits, "*", SearchOption.AllDirectories).Any();
-    }
+    static bool HasSegments(string directory)
+        => Directory.EnumerateFiles(directory, "journal.log.*").Any(f => new FileInfo(f).Length > 0);
+
+    /// <summary>The commit file, for tests that make its writes fail.</summary>
+    internal JournalCommitFile CommitFileForTests => commitManager;
 
     /// <summary>BeginAddress of a journal that has never been truncated (FasterLog's first valid address).</summary>
     public const long FreshBeginAddress = 64;
@@ -187,7 +194,11 @@ public sealed class WriteJournal : IDisposable
     /// </summary>
     void Commit()
     {
-        log.CommitAsync().AsTask().GetAwaiter().GetResult();
+        var commit = log.CommitAsync().AsTask();
+        // FASTER never completes a commit whose record could not be written (JournalCommitFile.Failed).
+        if (Task.WaitAny(commit, commitManager.Failed) == 1)
+            throw new IOException("The journal's commit record could not be written: " + commitManager.Failed.Result.Message, commitManager.Failed.Result);
+        commit.GetAwaiter().GetResult();
         long committed = log.CommittedUntilAddress;
         listener?.AfterCommit(committed);
         MonotonicRaise(ref acknowledgedUntil, committed);
