@@ -11,7 +11,9 @@ namespace Cdp.Server.Binary;
 /// <summary>
 /// One accepted socket of a <see cref="SocketBinaryListener"/>: receives into one buffer, hands
 /// every received byte to the connection's <see cref="BinarySession"/> on the receiving thread,
-/// waits for the journal if the batch wrote anything, and sends the batch's replies with one send.
+/// waits for the journal if the batch wrote anything, and sends the batch's replies with one send
+/// (after a commit, from the journal's commit thread, which leaves the connection before it
+/// processes anything more).
 /// </summary>
 /// <remarks>
 /// <para>
@@ -96,11 +98,13 @@ sealed class SocketBinaryConnection
                 {
                     batchesInARow = 0;
                 }
-                else if (++batchesInARow >= MaxBatchesInARow)
+                else if (++batchesInARow >= MaxBatchesInARow || engine.Journal.OnCommitThread)
                 {
                     // A pipelining client always has the next bytes waiting, so without this the
                     // loop would never give the thread back: with inline socket completions that
-                    // thread is the epoll thread of every other connection on it.
+                    // thread is the epoll thread of every other connection on it. And the journal's
+                    // commit thread, which resumed this loop to send the replies of a commit, must
+                    // not process requests: every other connection's next commit waits for it.
                     batchesInARow = 0;
                     await Task.Yield();
                 }
@@ -156,6 +160,10 @@ sealed class SocketBinaryConnection
     {
         while (true)
         {
+            // Frames left over after a commit's replies (the batch reached the output limit) are
+            // processed off the commit thread (see RunAsync).
+            if (engine.Journal.OnCommitThread)
+                await Task.Yield();
             // A single-segment sequence over the array: a struct, nothing allocated.
             var unread = new ReadOnlySequence<byte>(receiveBuffer, consumed, received - consumed);
             var outcome = session.Consume(ref unread, replies);
@@ -163,7 +171,9 @@ sealed class SocketBinaryConnection
             if (session.CommitAddress >= 0)
             {
                 // Acknowledge only what is durable; if the journal fails, the replies are never sent.
-                await engine.Journal.WaitForCommitAsync(session.CommitAddress, aborted);
+                // Resumed on the commit thread: sending the replies and posting the next receive is
+                // all that runs there, without a hop to the thread pool per connection and commit.
+                await engine.Journal.WaitForCommitAsync(session.CommitAddress, aborted, resumeOnCommitThread: true);
                 session.ClearCommitAddress();
             }
             if (replies.WrittenCount > 0)

@@ -28,9 +28,9 @@ public sealed class WriteJournal : IDisposable
     readonly object batchGate = new();
     // Completes when the commit that starts next has finished: every entry appended before that
     // commit starts is in it.
-    TaskCompletionSource nextBatch = NewBatch();
+    CommitBatch nextBatch = NewBatch();
     // The commit under way, and the tail it is known to cover.
-    TaskCompletionSource? inFlight;
+    CommitBatch? inFlight;
     long inFlightUntil;
     volatile bool stopping;
     volatile Exception? failure;
@@ -107,11 +107,15 @@ public sealed class WriteJournal : IDisposable
 
     void ReleaseWaiters(Exception error)
     {
+        CommitBatch? current, next;
         lock (batchGate)
         {
-            inFlight?.TrySetException(error);
-            nextBatch.TrySetException(error);
+            current = inFlight;
+            next = nextBatch;
         }
+        // Outside the lock: waiters resumed on this thread run connection code.
+        current?.Fail(error);
+        next.Fail(error);
     }
 
     /// <summary>First address still held by the journal.</summary>
@@ -141,7 +145,14 @@ public sealed class WriteJournal : IDisposable
     }
 
     /// <summary>Completes once the entry at <paramref name="address"/> is durable; throws if the journal failed.</summary>
-    public ValueTask WaitForCommitAsync(long address, CancellationToken cancellationToken = default)
+    /// <param name="address">The entry's address.</param>
+    /// <param name="cancellationToken">Stops waiting (the entry may still become durable).</param>
+    /// <param name="resumeOnCommitThread">
+    /// Resume on the commit thread when the wait does not complete at once: for a caller whose
+    /// continuation is short and never blocks (it must leave that thread before doing more work,
+    /// see <see cref="OnCommitThread"/>); every other caller resumes on the thread pool.
+    /// </param>
+    public ValueTask WaitForCommitAsync(long address, CancellationToken cancellationToken = default, bool resumeOnCommitThread = false)
     {
         if (DurableUntilAddress > address)
             return ValueTask.CompletedTask;
@@ -149,17 +160,20 @@ public sealed class WriteJournal : IDisposable
             throw new JournalFailedException(f);
         if (!commitRequested.IsSet)
             commitRequested.Set();
-        return WaitSlowAsync(address, cancellationToken);
+        return WaitSlowAsync(address, cancellationToken, resumeOnCommitThread);
     }
 
-    async ValueTask WaitSlowAsync(long address, CancellationToken cancellationToken)
+    /// <summary>Whether the caller runs on the commit thread (resumed there by <see cref="WaitForCommitAsync"/>).</summary>
+    public bool OnCommitThread => Thread.CurrentThread == committer;
+
+    async ValueTask WaitSlowAsync(long address, CancellationToken cancellationToken, bool resumeOnCommitThread)
     {
         Task batch;
         lock (batchGate)
         {
             if (DurableUntilAddress > address)
                 return;
-            batch = inFlight is not null && address < inFlightUntil ? inFlight.Task : nextBatch.Task;
+            batch = (inFlight is not null && address < inFlightUntil ? inFlight : nextBatch).Task(resumeOnCommitThread);
         }
         try
         {
@@ -175,7 +189,35 @@ public sealed class WriteJournal : IDisposable
             throw new JournalFailedException(failure ?? new InvalidOperationException($"commit finished below address {address}"));
     }
 
-    static TaskCompletionSource NewBatch() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+    static CommitBatch NewBatch() => new();
+
+    /// <summary>
+    /// The waiters of one commit, in two groups. Those that asked to resume on the commit thread
+    /// (the binary transport: send the replies, post the next receive, nothing else) run there when
+    /// the commit completes, one after the other; the rest are handed to the thread pool. Handing each
+    /// of some fifty connections to the pool at every commit woke pool threads that spun and slept,
+    /// which under a track load cost more than the sends themselves (docs/performance.md).
+    /// </summary>
+    sealed class CommitBatch
+    {
+        readonly TaskCompletionSource onCommitThread = new(TaskCreationOptions.None);
+        readonly TaskCompletionSource pooled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Task(bool resumeOnCommitThread) => resumeOnCommitThread ? onCommitThread.Task : pooled.Task;
+
+        /// <summary>Completes the batch; runs the commit-thread waiters before it returns.</summary>
+        public void Complete()
+        {
+            pooled.TrySetResult();
+            onCommitThread.TrySetResult();
+        }
+
+        public void Fail(Exception error)
+        {
+            pooled.TrySetException(error);
+            onCommitThread.TrySetException(error);
+        }
+    }
 
     /// <summary>Commits everything appended so far and waits for it (used by checkpoints and shutdown).</summary>
     public void CommitNow() => Commit();
@@ -255,7 +297,7 @@ public sealed class WriteJournal : IDisposable
             if (commitIntervalMs > 0)
                 Thread.Sleep(commitIntervalMs);
             commitRequested.Reset();
-            TaskCompletionSource batch;
+            CommitBatch batch;
             lock (batchGate)
             {
                 batch = inFlight = nextBatch;
@@ -275,7 +317,7 @@ public sealed class WriteJournal : IDisposable
             }
             lock (batchGate)
                 inFlight = null;
-            batch.TrySetResult();
+            batch.Complete();
         }
     }
 
