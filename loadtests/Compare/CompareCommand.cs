@@ -89,6 +89,9 @@ internal static class CompareCommand
                     int index = (round - 1 + slot) % targets.Length;
                     Target target = targets[index];
                     EncodedRequests?[] requests = RequestsFor(target, scenario, options.Profiles, encoded);
+                    var (_, stillBusy) = await ServerSettle.WaitAsync(probes, options.Settle);
+                    if (stillBusy is not null)
+                        Console.WriteLine($"   settle     still busy after {options.Settle.TotalSeconds:0} s: {stillBusy}; measuring anyway");
                     RoundResult result = await MeasureAsync(target, requests, sequences, probes[target.Name], options, round, slot + 1);
                     measurements[index].Add(result);
                     PrintRound(result, target, options.Rounds);

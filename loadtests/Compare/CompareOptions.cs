@@ -42,6 +42,7 @@ internal sealed class CompareOptions
           --requests <n>           stop a round after this many measured operations (split over the sockets)
           --warmup <s>             unmeasured seconds before each measurement (1)
           --drain-timeout <s>      how long replies may lag after sending stopped before the round is cut (10)
+          --settle <s>             before each round, wait up to this long for every local server to go idle (20; 0: off)
           --baseline <target>      ratios are to this target (redis, or the first target without redis)
           --out <dir>              folder for the JSON result (loadtests/results)
         """;
@@ -69,6 +70,11 @@ internal sealed class CompareOptions
     public long? Requests { get; init; }
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Longest wait, before each round, for every local server to go idle (<see cref="ServerSettle"/>); zero turns it off.
+    /// </summary>
+    public TimeSpan Settle { get; init; } = TimeSpan.FromSeconds(20);
     public required string Baseline { get; init; }
     public string? OutputFolder { get; init; }
 
@@ -89,7 +95,7 @@ internal sealed class CompareOptions
         int cdpPort = 7070, cdpHttpPort = 8080, redisPort = 6379, garnetPort = 6380;
         int profiles = 100_000, seed = 42, loadConnections = 4, loadPipeline = 64, connections = 50, pipeline = 1, rounds = 3;
         var keys = KeyDistribution.Uniform;
-        double zipfTheta = 0.99, warmup = 1, drainTimeout = 10;
+        double zipfTheta = 0.99, warmup = 1, drainTimeout = 10, settle = 20;
         double? duration = null;
         long? requests = null;
         bool load = verb == "load";
@@ -128,6 +134,7 @@ internal sealed class CompareOptions
                 case "--requests": requests = OptionValues.Int(name, Value(), 1, 1_000_000_000_000L); break;
                 case "--warmup": warmup = OptionValues.Number(name, Value(), 0, 600); break;
                 case "--drain-timeout": drainTimeout = OptionValues.Number(name, Value(), 0.1, 600); break;
+                case "--settle": settle = OptionValues.Number(name, Value(), 0, 600); break;
                 case "--baseline": baseline = Value(); break;
                 case "--out": outputFolder = Value(); break;
                 case "--help" or "-h": throw new FormatException("");
@@ -165,6 +172,7 @@ internal sealed class CompareOptions
             Requests = requests,
             Warmup = TimeSpan.FromSeconds(warmup),
             DrainTimeout = TimeSpan.FromSeconds(drainTimeout),
+            Settle = TimeSpan.FromSeconds(settle),
             Baseline = baseline ?? (targets.Contains("redis") ? "redis" : targets[0]),
             OutputFolder = outputFolder.Length == 0 ? null : outputFolder,
         };
@@ -176,5 +184,5 @@ internal sealed class CompareOptions
             $"targets={string.Join(",", Targets)} scenarios={string.Join(",", Scenarios.Select(s => s.Name))} profiles={Profiles} " +
             $"keys={(Keys == KeyDistribution.Zipf ? $"zipf(theta={ZipfTheta})" : "uniform")} seed={Seed} connections={Connections} pipeline={Pipeline} " +
             $"rounds={Rounds} duration={Duration.TotalSeconds}s requests={(Requests?.ToString(CultureInfo.InvariantCulture) ?? "unbounded")} " +
-            $"warmup={Warmup.TotalSeconds}s drain-timeout={DrainTimeout.TotalSeconds}s baseline={Baseline} load={Load}");
+            $"warmup={Warmup.TotalSeconds}s drain-timeout={DrainTimeout.TotalSeconds}s settle={Settle.TotalSeconds}s baseline={Baseline} load={Load}");
 }
