@@ -30,6 +30,15 @@ public sealed class BinarySession : IDisposable
     /// </summary>
     public const int MaxBatchOutputBytes = 256 * 1024;
 
+    // Counted for the tests: the journal's commit thread sends binary replies and must never get further
+    // (SocketBinaryConnection leaves it first), or every other connection's commit waits behind it.
+    static int consumedOnCommitThread;
+    static int disposedOnCommitThread;
+    /// <summary>Test hook: batches consumed on the journal's commit thread, in this process (must stay 0).</summary>
+    internal static int ConsumedOnCommitThreadForTests => Volatile.Read(ref consumedOnCommitThread);
+    /// <summary>Test hook: sessions disposed on the journal's commit thread, in this process (must stay 0).</summary>
+    internal static int DisposedOnCommitThreadForTests => Volatile.Read(ref disposedOnCommitThread);
+
     readonly ProfileEngine engine;
     EngineSession? storage;
     int batchOutputBytes;
@@ -88,6 +97,8 @@ public sealed class BinarySession : IDisposable
     public ConsumeResult Consume(ref ReadOnlySequence<byte> buffer, IBufferWriter<byte> output)
     {
         Span<byte> headerBytes = stackalloc byte[FrameHeader.Size];
+        if (engine.Journal.OnCommitThread)
+            Interlocked.Increment(ref consumedOnCommitThread);
         batchOutputBytes = 0;
         while (buffer.Length >= FrameHeader.Size)
         {
@@ -312,6 +323,8 @@ public sealed class BinarySession : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        if (engine.Journal.OnCommitThread)
+            Interlocked.Increment(ref disposedOnCommitThread);
         subscription?.Dispose();
         storage?.Dispose();
     }

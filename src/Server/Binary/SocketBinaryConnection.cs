@@ -104,7 +104,8 @@ sealed class SocketBinaryConnection
                     // loop would never give the thread back: with inline socket completions that
                     // thread is the epoll thread of every other connection on it. And the journal's
                     // commit thread, which resumed this loop to send the replies of a commit, must
-                    // not process requests: every other connection's next commit waits for it.
+                    // not process requests (ProcessBatchAsync checks too) or close the connection:
+                    // every other connection's next commit waits for it.
                     batchesInARow = 0;
                     await Task.Yield();
                 }
@@ -142,6 +143,10 @@ sealed class SocketBinaryConnection
         }
         finally
         {
+            // Not on the commit thread: disposing the session takes the engine's session lock (held by a
+            // compaction for its whole run), and whatever awaits this connection would run there too.
+            if (engine.Journal.OnCommitThread)
+                await Task.Yield();
             // Ends the subscription, and with it the push loop (its send fails once the socket is closed).
             session?.Dispose();
             Close();
@@ -188,7 +193,8 @@ sealed class SocketBinaryConnection
             if (session.TakeNewSubscription() is { } subscription)
             {
                 sendLock ??= new SemaphoreSlim(1, 1);
-                pushLoop = SegmentPushLoop.RunAsync(subscription, SendLockedAsync, logger, aborted);
+                // Started on the pool: it drains what is queued already, which must not run on the commit thread.
+                pushLoop = Task.Run(() => SegmentPushLoop.RunAsync(subscription, SendLockedAsync, logger, aborted));
             }
             if (outcome == ConsumeResult.Close)
                 return false;

@@ -113,9 +113,12 @@ public sealed class WriteJournal : IDisposable
             current = inFlight;
             next = nextBatch;
         }
-        // Outside the lock: waiters resumed on this thread run connection code.
-        current?.Fail(error);
-        next.Fail(error);
+        // Outside the lock: waiters resumed on this thread run connection code. They leave only the
+        // commit thread before processing more frames, so from any other thread (a failed append,
+        // Dispose) they are handed to the pool.
+        bool inline = OnCommitThread;
+        current?.Fail(error, inline);
+        next.Fail(error, inline);
     }
 
     /// <summary>First address still held by the journal.</summary>
@@ -149,8 +152,10 @@ public sealed class WriteJournal : IDisposable
     /// <param name="cancellationToken">Stops waiting (the entry may still become durable).</param>
     /// <param name="resumeOnCommitThread">
     /// Resume on the commit thread when the wait does not complete at once: for a caller whose
-    /// continuation is short and never blocks (it must leave that thread before doing more work,
-    /// see <see cref="OnCommitThread"/>); every other caller resumes on the thread pool.
+    /// continuation only sends (the binary transport's replies) and leaves that thread (see
+    /// <see cref="OnCommitThread"/>) before it processes requests, disposes sessions or does anything
+    /// else that can wait; every other caller resumes on the thread pool. A failure raised on another
+    /// thread resumes these waiters on the pool too.
     /// </param>
     public ValueTask WaitForCommitAsync(long address, CancellationToken cancellationToken = default, bool resumeOnCommitThread = false)
     {
@@ -212,10 +217,13 @@ public sealed class WriteJournal : IDisposable
             onCommitThread.TrySetResult();
         }
 
-        public void Fail(Exception error)
+        public void Fail(Exception error, bool resumeInline)
         {
             pooled.TrySetException(error);
-            onCommitThread.TrySetException(error);
+            if (resumeInline)
+                onCommitThread.TrySetException(error);
+            else
+                ThreadPool.UnsafeQueueUserWorkItem(static s => s.Waiters.TrySetException(s.Error), (Waiters: onCommitThread, Error: error), preferLocal: false);
         }
     }
 
