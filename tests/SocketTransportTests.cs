@@ -17,31 +17,10 @@ namespace Cdp.Tests;
 /// </summary>
 public sealed class SocketTransportTests
 {
-    public static TheoryData<string> Transports() => new() { "socket", "kestrel" };
-
     static Task<TestServer> StartAsync(string transport) => TestServer.StartAsync(settings: ("BinaryTransport", transport));
 
-    static byte[] GetProfileBody(string email) => Body((ref MessagePackWriter w) =>
-    {
-        w.WriteMapHeader(2);
-        w.Write("type"); w.Write("email");
-        w.Write("value"); w.Write(email);
-    });
-
-    static byte[] IdentifyBody(string email, int traits) => Body((ref MessagePackWriter w) =>
-    {
-        w.WriteMapHeader(2);
-        w.Write("identifiers"); w.WriteMapHeader(1); w.Write("email"); w.Write(email);
-        w.Write("traits"); w.WriteMapHeader(traits);
-        for (int i = 0; i < traits; i++)
-        {
-            w.Write("trait" + i);
-            w.Write("value of trait " + i);
-        }
-    });
-
     [Theory]
-    [MemberData(nameof(Transports))]
+    [MemberData(nameof(RawConnection.Transports), MemberType = typeof(RawConnection))]
     public async Task Hello_and_ping_are_answered_on_the_reported_port(string transport)
     {
         await using var server = await StartAsync(transport);
@@ -62,7 +41,7 @@ public sealed class SocketTransportTests
     }
 
     [Theory]
-    [MemberData(nameof(Transports))]
+    [MemberData(nameof(RawConnection.Transports), MemberType = typeof(RawConnection))]
     public async Task Ten_thousand_pipelined_requests_on_one_connection_are_answered_in_order(string transport)
     {
         await using var server = await StartAsync(transport);
@@ -88,7 +67,7 @@ public sealed class SocketTransportTests
     }
 
     [Theory]
-    [MemberData(nameof(Transports))]
+    [MemberData(nameof(RawConnection.Transports), MemberType = typeof(RawConnection))]
     public async Task A_frame_split_across_many_small_writes_is_reassembled(string transport)
     {
         await using var server = await StartAsync(transport);
@@ -112,7 +91,7 @@ public sealed class SocketTransportTests
     }
 
     [Theory]
-    [MemberData(nameof(Transports))]
+    [MemberData(nameof(RawConnection.Transports), MemberType = typeof(RawConnection))]
     public async Task A_frame_larger_than_the_receive_buffer_is_answered_between_small_ones(string transport)
     {
         await using var server = await StartAsync(transport);
@@ -153,7 +132,7 @@ public sealed class SocketTransportTests
     }
 
     [Theory]
-    [MemberData(nameof(Transports))]
+    [MemberData(nameof(RawConnection.Transports), MemberType = typeof(RawConnection))]
     public async Task A_client_that_does_not_read_its_replies_makes_the_server_stop_reading(string transport)
     {
         await using var server = await StartAsync(transport);
@@ -230,7 +209,7 @@ public sealed class SocketTransportTests
     }
 
     [Theory]
-    [MemberData(nameof(Transports))]
+    [MemberData(nameof(RawConnection.Transports), MemberType = typeof(RawConnection))]
     public async Task A_peer_that_closes_mid_frame_is_closed_and_others_are_still_served(string transport)
     {
         await using var server = await StartAsync(transport);
@@ -261,7 +240,7 @@ public sealed class SocketTransportTests
     }
 
     [Theory]
-    [MemberData(nameof(Transports))]
+    [MemberData(nameof(RawConnection.Transports), MemberType = typeof(RawConnection))]
     public async Task Shutdown_closes_idle_busy_and_half_sent_connections_promptly(string transport)
     {
         var server = await StartAsync(transport);

@@ -15,29 +15,8 @@ namespace Cdp.Tests;
 /// </summary>
 public sealed class WriteAcknowledgementTests
 {
-    public static TheoryData<string> Transports() => new() { "socket", "kestrel" };
-
-    static byte[] IdentifyBody(string email, int traits) => Body((ref MessagePackWriter w) =>
-    {
-        w.WriteMapHeader(2);
-        w.Write("identifiers"); w.WriteMapHeader(1); w.Write("email"); w.Write(email);
-        w.Write("traits"); w.WriteMapHeader(traits);
-        for (int i = 0; i < traits; i++)
-        {
-            w.Write("trait" + i);
-            w.Write("value of trait " + i);
-        }
-    });
-
-    static byte[] GetProfileBody(string email) => Body((ref MessagePackWriter w) =>
-    {
-        w.WriteMapHeader(2);
-        w.Write("type"); w.Write("email");
-        w.Write("value"); w.Write(email);
-    });
-
     [Theory]
-    [MemberData(nameof(Transports))]
+    [MemberData(nameof(RawConnection.Transports), MemberType = typeof(RawConnection))]
     public async Task A_write_whose_commit_fails_is_never_acknowledged(string transport)
     {
         // No timed checkpoint: its commit must not be the one that takes the injected failure.

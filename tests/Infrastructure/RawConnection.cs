@@ -1,3 +1,4 @@
+using Xunit;
 using System.Buffers;
 using System.Net.Sockets;
 using Cdp.Protocol;
@@ -49,6 +50,30 @@ public sealed class RawConnection : IDisposable
         w.Flush();
         return buffer.WrittenSpan.ToArray();
     }
+
+    /// <summary>A GetProfile body looking <paramref name="email"/> up.</summary>
+    public static byte[] GetProfileBody(string email) => Body((ref MessagePackWriter w) =>
+    {
+        w.WriteMapHeader(2);
+        w.Write("type"); w.Write("email");
+        w.Write("value"); w.Write(email);
+    });
+
+    /// <summary>An Identify body for <paramref name="email"/> with <paramref name="traits"/> string traits (<c>trait0</c>...).</summary>
+    public static byte[] IdentifyBody(string email, int traits) => Body((ref MessagePackWriter w) =>
+    {
+        w.WriteMapHeader(2);
+        w.Write("identifiers"); w.WriteMapHeader(1); w.Write("email"); w.Write(email);
+        w.Write("traits"); w.WriteMapHeader(traits);
+        for (int i = 0; i < traits; i++)
+        {
+            w.Write("trait" + i);
+            w.Write("value of trait " + i);
+        }
+    });
+
+    /// <summary>The two hosts of the binary protocol (<c>Cdp:BinaryTransport</c>), for theories that run on both.</summary>
+    public static TheoryData<string> Transports() => new() { "socket", "kestrel" };
 
     /// <summary>A complete request frame.</summary>
     public static byte[] Frame(Opcode opcode, ReadOnlySpan<byte> body, uint requestId, ushort flags = 0, int? lengthOverride = null)
