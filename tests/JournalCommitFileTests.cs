@@ -261,6 +261,34 @@ public sealed class JournalCommitFileTests
     }
 
     [Fact]
+    public void Damaged_old_commit_files_left_by_a_crash_after_the_first_new_commit_do_not_stop_the_journal()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            WriteLegacyJournal(dir, 12);
+            var legacyFile = Directory.GetFiles(Path.Combine(dir, "commits", "log-commits")).Single();
+            var leftover = File.ReadAllBytes(legacyFile);
+            using (var journal = Open(dir))
+                AppendAndCommit(journal, 12, 15);
+            // The crash came between the new record and the deletion, and the old file is damaged too.
+            leftover.AsSpan(8, 8).Fill(0xEE);
+            File.WriteAllBytes(legacyFile, leftover);
+
+            using (var journal = Open(dir))
+            {
+                Assert.Equal(Enumerable.Range(0, 15).Select(Entry), Entries(journal));
+                AppendAndCommit(journal, 15, 16);
+            }
+            Assert.Empty(Directory.GetFiles(Path.Combine(dir, "commits", "log-commits")));
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
+    [Fact]
     public void The_begin_address_after_a_truncation_comes_back_from_the_commit_file()
     {
         var dir = TestServer.NewDataDir();

@@ -84,7 +84,10 @@ sealed class JournalCommitFile : ILogCommitManager
         if (Directory.Exists(legacyFolder) && Directory.EnumerateFiles(legacyFolder).Any())
         {
             legacy = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(directory), removeOutdated: false);
-            LegacyCommits = ReadableLegacyCommits(legacy, legacyFolder);
+            // With a record in the file, the old files are leftovers of a crash before their deletion:
+            // never read, so never a reason to refuse to open; the next commit deletes them.
+            if (slots[0] is null && slots[1] is null)
+                LegacyCommits = ReadableLegacyCommits(legacy, legacyFolder);
         }
         else
         {
