@@ -66,7 +66,7 @@ public static class ProfileSizeReport
                     lastRecord = session.GetProfile("email", $"user{i}@example.com", null)!.Record.Length;
                 }
                 var sample = session.GetProfile("email", "user0@example.com", null)!;
-                var r = new ProfileRecordReader(sample.Record);
+                var r = new ProfileRecordReader(sample.Record, sample.SharedValues);
                 int computedBytes = 0, states = 0;
                 while (r.NextComputed(out _, out var state)) { computedBytes += state.Length + 3; states++; }
                 Console.WriteLine($"profiles: {profiles:N0}; one profile: 20 traits, 3 event types, {states} computed-trait states");

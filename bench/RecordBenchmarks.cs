@@ -32,7 +32,7 @@ public class RecordBenchmarks
         // The track write: one more of an event the profile has counted before.
         builder.Reset();
         builder.AddEvent(100, 300_000);
-        int used = ProfileRecord.Merge(record, builder.Build(3, 300_000, 300_000, source: 0), destination, ComputedTraitCatalog.Empty);
+        int used = ProfileRecord.Merge(record, builder.Build(3, 300_000, 300_000, source: 0), destination, ComputedTraitCatalog.Empty, null);
         counted = destination[..used];
         builder.Reset();
         builder.AddEvent(100, 200_000);
@@ -47,7 +47,7 @@ public class RecordBenchmarks
     /// <summary>An event-only write through the full merge (every trait decoded and re-encoded).</summary>
     [Benchmark]
     [ZeroAllocation]
-    public int MergeEventDelta() => ProfileRecord.Merge(counted, eventDelta, destination, ComputedTraitCatalog.Empty);
+    public int MergeEventDelta() => ProfileRecord.Merge(counted, eventDelta, destination, ComputedTraitCatalog.Empty, null);
 
     /// <summary>The same write patched in place (StoreFunctions' fast path); includes copying the record first, so every call counts from the same state.</summary>
     [Benchmark]
@@ -61,7 +61,7 @@ public class RecordBenchmarks
     /// <summary>Applying one write (a trait and an event) to a typical profile.</summary>
     [Benchmark]
     [ZeroAllocation]
-    public int MergeDelta() => ProfileRecord.Merge(record, delta, destination, ComputedTraitCatalog.Empty);
+    public int MergeDelta() => ProfileRecord.Merge(record, delta, destination, ComputedTraitCatalog.Empty, null);
 
     /// <summary>Normalising an e-mail that needs trimming and lower-casing, as the lookup path does (UTF-8 in, UTF-8 out).</summary>
     [Benchmark]

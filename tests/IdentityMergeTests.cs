@@ -212,7 +212,7 @@ public sealed class IdentityMergeTests
                     var view = reader.GetProfile(type, value, null);
                     if (view is null)
                         continue;
-                    var r = new ProfileRecordReader(view.Record);
+                    var r = new ProfileRecordReader(view.Record, view.SharedValues);
                     long count = 0;
                     while (r.NextEvent(out var e))
                         count += (long)e.Count;
@@ -267,7 +267,7 @@ public sealed class IdentityMergeTests
             {
                 var view = session.GetProfile(type, value, null)!;
                 Assert.Equal(1UL, view.MasterId);
-                var r = new ProfileRecordReader(view.Record);
+                var r = new ProfileRecordReader(view.Record, view.SharedValues);
                 Assert.True(r.NextEvent(out var e));
                 Assert.Equal(5UL, e.Count);
             }
@@ -312,7 +312,7 @@ public sealed class IdentityMergeTests
                     Assert.True(session.GetProfile("id", i.ToString(System.Globalization.CultureInfo.InvariantCulture), null)?.MasterId == 1UL, $"id {i} does not lead to profile 1");
                     Assert.Equal(1UL, session.GetProfile("email", $"e{i}@x.com", null)!.MasterId);
                 }
-                var r = new ProfileRecordReader(session.GetProfile("user_id", "u1", null)!.Record);
+                var r = new ProfileRecordReader(session.GetProfile("user_id", "u1", null)!.Record, null);
                 Assert.True(r.NextEvent(out var e));
                 Assert.Equal((ulong)(2 * N - 1), e.Count);
             }

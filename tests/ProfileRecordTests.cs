@@ -17,7 +17,7 @@ public sealed class ProfileRecordTests
     static byte[] Merge(byte[] current, byte[] delta)
     {
         var destination = new byte[64 * 1024];
-        int n = ProfileRecord.Merge(current, delta, destination, Cdp.Server.Computed.ComputedTraitCatalog.Empty);
+        int n = ProfileRecord.Merge(current, delta, destination, Cdp.Server.Computed.ComputedTraitCatalog.Empty, null);
         Assert.True(n > 0);
         Assert.True(ProfileRecord.IsValid(destination.AsSpan(0, n)));
         return destination[..n];
@@ -31,7 +31,7 @@ public sealed class ProfileRecordTests
         var late = Delta(b => { b.AddTrait(1, TraitValue.Int(2)); b.AddEvent(9, 500); }, 2, 5_000, 500);
         var merged = Merge(Merge([], first), late);
 
-        var reader = new ProfileRecordReader(merged);
+        var reader = new ProfileRecordReader(merged, null);
         Assert.True(reader.NextTrait(out var trait));
         Assert.Equal(1, trait.Integer);
         Assert.Equal(1_000, trait.Time);
@@ -55,7 +55,7 @@ public sealed class ProfileRecordTests
             b.AddTrait(65_535, TraitValue.Double(-0.1));
         }, 1, 1_700_000_000_000, 253_402_300_799_999);
         var merged = Merge([], record);
-        var reader = new ProfileRecordReader(merged);
+        var reader = new ProfileRecordReader(merged, null);
         for (int i = 0; i < values.Length; i++)
         {
             Assert.True(reader.NextTrait(out var t));
@@ -118,13 +118,13 @@ public sealed class ProfileRecordTests
         builder.AddTrait(1, TraitValue.Int(5));
         var sourced = Merge([], builder.Build(1, 1_000, 900, source: 300).ToArray());
         Assert.True(ProfileRecord.UsedLength(sourced) > ProfileRecord.HeaderSize + 3);
-        var reader = new ProfileRecordReader(sourced);
+        var reader = new ProfileRecordReader(sourced, null);
         Assert.True(reader.NextTrait(out var t));
         Assert.Equal(300, t.Source);
         Assert.Equal(900, t.Time);
         Assert.Equal(5, t.Integer);
 
-        var unsourced = new ProfileRecordReader(plain);
+        var unsourced = new ProfileRecordReader(plain, null);
         Assert.True(unsourced.NextTrait(out var u));
         Assert.Equal(-1, u.Source);
         Assert.Equal(1_000, u.Time);
@@ -153,7 +153,7 @@ public sealed class ProfileRecordTests
     {
         var old = PreviousFormatRecord();
         Assert.True(ProfileRecord.IsValid(old));
-        var reader = new ProfileRecordReader(old);
+        var reader = new ProfileRecordReader(old, null);
         Assert.True(reader.NextTrait(out var first));
         Assert.Equal((5L, -1, 1_000L), (first.Integer, first.Source, first.Time));
         Assert.True(reader.NextTrait(out var second));
@@ -166,7 +166,7 @@ public sealed class ProfileRecordTests
         Assert.Equal(ProfileRecord.FormatVersion, merged[0]);
         // The master id is not taken for a history head.
         Assert.Equal(0, ProfileRecord.HistoryHeadAddress(merged));
-        var after = new ProfileRecordReader(merged);
+        var after = new ProfileRecordReader(merged, null);
         Assert.True(after.NextIdentifier(out _, out var email) && email.SequenceEqual("a@x.com"u8));
         Assert.True(after.NextTrait(out var a));
         Assert.Equal((1, 5L, -1, 1_000L), ((int)a.NameId, a.Integer, a.Source, a.Time));
@@ -249,7 +249,7 @@ public sealed class ProfileRecordTests
     {
         var record = Merge([], Delta(b => { b.AddIdentifier(IdentifierTypes.Email, "a@x.com"); b.AddTrait(1, TraitValue.String("value")); b.AddEvent(9, 10); }, 1, 10, 10));
         int offset = ProfileRecord.EventsOffset(record);
-        var reader = new ProfileRecordReader(record);
+        var reader = new ProfileRecordReader(record, null);
         while (reader.NextTrait(out _)) { }
         Assert.Equal(reader.Position, offset);
 

@@ -78,7 +78,7 @@ public sealed class SegmentBackfillTests(Xunit.Abstractions.ITestOutputHelper ou
                 if (reader.GetProfileById(p) is not { } view || view.MasterId != p)
                     continue;
                 long score = -1;
-                var r = new ProfileRecordReader(view.Record);
+                var r = new ProfileRecordReader(view.Record, view.SharedValues);
                 while (r.NextTrait(out var t))
                     if (t.NameId == scoreId)
                         score = t.Integer;

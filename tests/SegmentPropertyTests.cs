@@ -252,7 +252,7 @@ public sealed class SegmentPropertyTests
 
     static (string Type, string Value) FirstIdentifier(ProfileView view)
     {
-        var r = new ProfileRecordReader(view.Record);
+        var r = new ProfileRecordReader(view.Record, view.SharedValues);
         Assert.True(r.NextIdentifier(out var type, out var value));
         return (view.IdentifierTypeStringOf(type), System.Text.Encoding.UTF8.GetString(value));
     }

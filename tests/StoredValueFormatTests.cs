@@ -60,7 +60,7 @@ public sealed class StoredValueFormatTests
             var report = session.AccessReport("email", "old@format.test")!;
             Assert.Null(report.HistoryMissing);
             Assert.Equal(2, report.Writes!.Count);
-            var reader = new Cdp.Server.Profiles.ProfileRecordReader(report.View.Record);
+            var reader = new Cdp.Server.Profiles.ProfileRecordReader(report.View.Record, report.View.SharedValues);
             Assert.True(reader.NextEvent(out var orders));
             Assert.Equal(2, (int)orders.Count);
             // ...and moved the head into the record, deleting the separate one.

@@ -179,7 +179,7 @@ public static class BinaryResponseWriter
 
         // Identifiers are sorted by type, so each type's values are one run.
         w.WriteString("identifiers"u8);
-        var reader = new ProfileRecordReader(record);
+        var reader = new ProfileRecordReader(record, view.SharedValues);
         int types = 0, previous = -1;
         while (reader.NextIdentifier(out var type, out _))
         {
@@ -188,7 +188,7 @@ public static class BinaryResponseWriter
             previous = type;
         }
         w.WriteMapHeader(types);
-        reader = new ProfileRecordReader(record);
+        reader = new ProfileRecordReader(record, view.SharedValues);
         bool has = reader.NextIdentifier(out var t, out var v);
         while (has)
         {
@@ -217,7 +217,7 @@ public static class BinaryResponseWriter
         scratch.ResetWrittenCount();
         var traits = new MessagePackWriter(scratch);
         int shownTraits = 0;
-        reader = new ProfileRecordReader(record);
+        reader = new ProfileRecordReader(record, view.SharedValues);
         while (reader.NextTrait(out var trait))
         {
             if (!view.Includes(trait.NameId))

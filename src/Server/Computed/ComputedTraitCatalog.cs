@@ -73,7 +73,7 @@ public sealed class ComputedTraitCatalog
     public long NextChange(ReadOnlySpan<byte> record, long now)
     {
         long next = long.MaxValue;
-        var r = new ProfileRecordReader(record);
+        var r = new ProfileRecordReader(record, null);
         Span<bool> present = Traits.Count <= 256 ? stackalloc bool[Traits.Count] : new bool[Traits.Count];
         while (r.NextComputed(out var id, out var state))
         {
@@ -97,7 +97,7 @@ public sealed class ComputedTraitCatalog
     {
         if (traitIdOf?.Invoke(name) is not { } id)
             return false;
-        var r = new ProfileRecordReader(record);
+        var r = new ProfileRecordReader(record, null);
         while (r.NextTrait(out var t))
             if (t.NameId == id)
                 return t.Kind == TraitKind.Timestamp;

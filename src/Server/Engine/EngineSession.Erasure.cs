@@ -26,7 +26,7 @@ public sealed unsafe partial class EngineSession
             ulong master = found.MasterId;
             var record = found.Record.ToArray();
             stripes.Clear();
-            var reader = new ProfileRecordReader(record);
+            var reader = new ProfileRecordReader(record, null);
             while (reader.NextIdentifier(out var t, out var v))
                 stripes.Add(engine.Locks.StripeOf(IdentityKey(t, v)));
             stripes.Add(engine.Locks.StripeOf(ProfileKey(master)));
@@ -91,7 +91,7 @@ public sealed unsafe partial class EngineSession
             Segments.RemoveAll(master, now, SegmentChangeReason.Erased);
         if (record.Length > 0)
         {
-            var reader = new ProfileRecordReader(record);
+            var reader = new ProfileRecordReader(record, null);
             while (reader.NextIdentifier(out var t, out var v))
                 DeleteKey(IdentityKey(t, v));
         }

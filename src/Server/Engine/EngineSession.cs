@@ -24,7 +24,7 @@ public sealed unsafe partial class EngineSession : IDisposable
 {
     readonly ProfileEngine engine;
     ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, long, StoreFunctions> session;
-    readonly ProfileRecordBuilder builder = new();
+    readonly ProfileRecordBuilder builder;
     readonly JournalEntry entry = new();
     readonly ArrayBufferWriter<byte> journalBuffer = new(1024);
     readonly List<WriteIdentifier> identifiers = [];
@@ -42,7 +42,8 @@ public sealed unsafe partial class EngineSession : IDisposable
         this.engine = engine;
         session = engine.Register(this);
         recordBuffer = GC.AllocateArray<byte>(engine.Options.Store.MaxProfileBytes * 2, pinned: true);
-        view = new ProfileView(engine.Schema, engine.IdentifierTypes, engine.Computed, engine.Time);
+        view = new ProfileView(engine.Schema, engine.IdentifierTypes, engine.Computed, engine.SharedValues, engine.Time);
+        builder = new ProfileRecordBuilder(engine.SharedValues);
         resolver = new IdentityResolver(engine.IdentityRules, engine.IdentifierTypes);
     }
 
@@ -159,7 +160,7 @@ public sealed unsafe partial class EngineSession : IDisposable
                 {
                     var record = ownerRecords[masters[j]];
                     mergedRecords.Add(record);
-                    var r = new ProfileRecordReader(record);
+                    var r = new ProfileRecordReader(record, engine.SharedValues);
                     while (r.NextIdentifier(out var t, out var v))
                         Hold(engine.Locks.StripeOf(IdentityKey(t, v)));
                 }
@@ -280,7 +281,7 @@ public sealed unsafe partial class EngineSession : IDisposable
                 throw new EngineException(Status.NotFound, ErrorCode.Missing, $"no profile has {type} '{value}'.");
             var record = view.Record.ToArray();
             var held = new HashSet<(byte, string)>();
-            var reader = new ProfileRecordReader(record);
+            var reader = new ProfileRecordReader(record, engine.SharedValues);
             stripes.Clear();
             while (reader.NextIdentifier(out var t, out var v))
             {
@@ -356,7 +357,7 @@ public sealed unsafe partial class EngineSession : IDisposable
         if (GetProfile(type, value, null) is not { } view)
             return null;
         ulong id = view.MasterId;
-        var record = MatchInput.FromRecord(engine.Matching!, view.Record, engine.Schema);
+        var record = MatchInput.FromRecord(engine.Matching!, view.Record, engine.Schema, engine.SharedValues);
         if (record.IsEmpty)
             return (id, []);
         return (id, index.Find(record, id, max));
@@ -466,7 +467,7 @@ public sealed unsafe partial class EngineSession : IDisposable
 
     byte[] MergeOrRefuse(byte[] record, ReadOnlySpan<byte> delta, byte[] buffer, int max)
     {
-        int n = ProfileRecord.Merge(record, delta, buffer, engine.Computed, engine.Survivorship);
+        int n = ProfileRecord.Merge(record, delta, buffer, engine.Computed, engine.SharedValues, engine.Survivorship);
         if (n < 0 || n > max)
             throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge, $"a rebuilt profile would pass the profile limit of {max} bytes; nothing was changed.");
         return buffer.AsSpan(0, n).ToArray();
@@ -513,7 +514,7 @@ public sealed unsafe partial class EngineSession : IDisposable
             countsPool.Add(new int[256]);
         var counts = countsPool[countsUsed++];
         Array.Clear(counts);
-        var r = new ProfileRecordReader(ownerRecords[profile]);
+        var r = new ProfileRecordReader(ownerRecords[profile], engine.SharedValues);
         while (r.NextIdentifier(out var t, out _))
         {
             counts[t]++;
@@ -576,7 +577,7 @@ public sealed unsafe partial class EngineSession : IDisposable
         {
             var next = i < merged.Count ? merged[i].AsSpan() : delta;
             var buffer = mergeScratch[turn];
-            int n = ProfileRecord.Merge(combined, next, buffer, engine.Computed, engine.Survivorship);
+            int n = ProfileRecord.Merge(combined, next, buffer, engine.Computed, engine.SharedValues, engine.Survivorship);
             if (n < 0 || n > max)
                 throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
                     $"merging these profiles would pass the profile limit of {max} bytes; nothing was changed.");
@@ -597,7 +598,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     {
         for (int i = 0; i < records.Count; i++)
         {
-            var r = new ProfileRecordReader(records[i]);
+            var r = new ProfileRecordReader(records[i], engine.SharedValues);
             while (r.NextIdentifier(out var t, out var v))
                 UpsertMasterId(IdentityKey(t, v), survivor);
         }
@@ -1008,7 +1009,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     /// </summary>
     ReadOnlySpan<byte> BuildDelta(JournalEntry e)
     {
-        builder.Reset();
+        builder.Reset(e.MasterId);
         fedComputed.Clear();
         foreach (var (type, value) in e.Identifiers)
             builder.AddIdentifier(type, value);

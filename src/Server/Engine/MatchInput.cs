@@ -23,10 +23,10 @@ static class MatchInput
     }
 
     /// <summary>The match record of a stored profile's current traits.</summary>
-    public static MatchRecord FromRecord(MatchModel model, ReadOnlySpan<byte> record, SchemaRegistry schema)
+    public static MatchRecord FromRecord(MatchModel model, ReadOnlySpan<byte> record, SchemaRegistry schema, SharedValueTable values)
     {
         var pairs = new List<KeyValuePair<string, string>>();
-        var reader = new ProfileRecordReader(record);
+        var reader = new ProfileRecordReader(record, values);
         while (reader.NextTrait(out var trait))
         {
             string? text = trait.Kind switch

@@ -147,7 +147,7 @@ public sealed partial class ProfileEngine
         foreach (var leftover in new[] { StoreGenerations.StoreFolder(generation), StoreGenerations.CheckpointFolder(generation) })
             if (Directory.Exists(Path.Combine(dataDir, leftover)))
                 Directory.Delete(Path.Combine(dataDir, leftover), recursive: true);
-        var fresh = new ProfileStore(dataDir, generation, Options.Store, Computed, logger, Survivorship);
+        var fresh = new ProfileStore(dataDir, generation, Options.Store, Computed, logger, Survivorship, SharedValues);
         CheckpointMetadata metadata;
         long records;
         try

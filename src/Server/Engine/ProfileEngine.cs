@@ -58,6 +58,8 @@ public sealed partial class ProfileEngine : IAsyncDisposable
                 Candidates = new CandidateIndex(Matching);
             }
             Schema = new SchemaRegistry(Path.Combine(dataDir, "schema.log"), options.Store.MaxSchemaNames);
+            SharedValues = new SharedValueTable(Path.Combine(dataDir, "values.log"), options.Store.SharedValueMinProfiles,
+                options.Store.MaxSharedValues, options.Store.MaxSharedValueBytes);
             Computed = ComputedTraitCatalog.Create(options, Schema);
             Purposes = new Cdp.Server.Consent.PurposeCatalog(options.Purposes, Schema, Computed, IdentifierTypes, options.Store.MaxSchemaNames);
             Access = new Cdp.Server.Access.ApiKeyRegistry(options.ApiKeys, Purposes.Names);
@@ -76,7 +78,7 @@ public sealed partial class ProfileEngine : IAsyncDisposable
             // Folders of a compaction that never switched, or of one that switched but had not yet
             // deleted the old generation: the erased data they may hold must not outlive a restart.
             StoreGenerations.DeleteOthers(dataDir, generation);
-            store = new ProfileStore(dataDir, generation, options.Store, Computed, logger, Survivorship);
+            store = new ProfileStore(dataDir, generation, options.Store, Computed, logger, Survivorship, SharedValues);
             Keys = new Cdp.Server.Erasure.ProfileKeys(Path.Combine(dataDir, "keys", "profile.keys"));
             Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
                 options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger, Keys);
@@ -88,6 +90,7 @@ public sealed partial class ProfileEngine : IAsyncDisposable
             Keys?.Dispose();
             Store?.Dispose();
             Schema?.Dispose();
+            SharedValues?.Dispose();
             folderLock.Dispose();
             throw;
         }
@@ -130,6 +133,8 @@ public sealed partial class ProfileEngine : IAsyncDisposable
     public IdentifierNormalizer Normalizer { get; }
     /// <summary>Trait and event name registry.</summary>
     public SchemaRegistry Schema { get; }
+    /// <summary>Trait values many profiles hold, stored once (records hold their ids).</summary>
+    public SharedValueTable SharedValues { get; }
     /// <summary>Declared trait types.</summary>
     public DeclaredTraits DeclaredTraits { get; }
     /// <summary>
@@ -296,7 +301,7 @@ public sealed partial class ProfileEngine : IAsyncDisposable
         {
             if (session.GetProfileById(id) is not { } view || view.MasterId != id)
                 continue;
-            var record = MatchInput.FromRecord(Matching, view.Record, Schema);
+            var record = MatchInput.FromRecord(Matching, view.Record, Schema, SharedValues);
             if (!record.IsEmpty && Candidates.Add(id, record))
                 added++;
         }
@@ -485,6 +490,7 @@ public sealed partial class ProfileEngine : IAsyncDisposable
         Keys.Dispose();
         Store.Dispose();
         Schema.Dispose();
+        SharedValues.Dispose();
         stopping.Dispose();
         folderLock.Dispose();
     }

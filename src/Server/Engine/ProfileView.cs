@@ -16,6 +16,7 @@ public sealed class ProfileView
     readonly SchemaRegistry schema;
     readonly IdentifierTypes identifierTypes;
     readonly ComputedTraitCatalog catalog;
+    readonly SharedValueTable values;
     readonly TimeProvider time;
     readonly HashSet<ushort> projectedTraits = [];
     readonly bool[] projectedComputed;
@@ -28,8 +29,9 @@ public sealed class ProfileView
     int computedLength = -1;
     int computedCount;
 
-    internal ProfileView(SchemaRegistry schema, IdentifierTypes identifierTypes, ComputedTraitCatalog catalog, TimeProvider time)
+    internal ProfileView(SchemaRegistry schema, IdentifierTypes identifierTypes, ComputedTraitCatalog catalog, SharedValueTable values, TimeProvider time)
     {
+        this.values = values;
         this.schema = schema;
         this.identifierTypes = identifierTypes;
         this.catalog = catalog;
@@ -38,6 +40,9 @@ public sealed class ProfileView
         // Per value at most: name varint 3, kind 1, source 1, time 1, payload (a string state value).
         computedBuffer = new byte[catalog.Count * (8 + ComputedState.MaxValueBytes + 8)];
     }
+
+    /// <summary>Resolves the record's shared trait values; pass it to every <see cref="ProfileRecordReader"/> of <see cref="Record"/>.</summary>
+    public SharedValueTable SharedValues => values;
 
     internal void Set(byte[] buffer, int used, ulong masterId)
     {
@@ -97,7 +102,7 @@ public sealed class ProfileView
     /// <summary>Whether the profile holds a granted consent under name id <paramref name="consentId"/>.</summary>
     public bool HasConsent(ushort consentId)
     {
-        var r = new ProfileRecordReader(Record);
+        var r = new ProfileRecordReader(Record, values);
         while (r.NextTrait(out var t))
             if (t.NameId == consentId)
                 return t.Kind == TraitKind.True;
@@ -197,7 +202,7 @@ public sealed class ProfileView
         // Timestamps of first/last values, for derived values that read them.
         Span<long> timestamps = traits <= 128 ? stackalloc long[traits] : new long[traits];
         timestamps.Fill(long.MinValue);
-        var r = new ProfileRecordReader(Record);
+        var r = new ProfileRecordReader(Record, values);
         while (r.NextComputed(out var storageId, out var state))
         {
             if (catalog.ByStorageId(storageId) is not { } d)
@@ -228,7 +233,7 @@ public sealed class ProfileView
                 from = timestamps[catalog.IndexOf(derived.SourceName)];
             else if (schema.TryGetId(derived.SourceName, out var traitId))
             {
-                var tr = new ProfileRecordReader(Record);
+                var tr = new ProfileRecordReader(Record, values);
                 while (tr.NextTrait(out var t))
                     if (t.NameId == traitId && t.Kind == TraitKind.Timestamp)
                         from = t.Integer;
@@ -242,7 +247,7 @@ public sealed class ProfileView
 
     bool HasState(ushort storageId)
     {
-        var r = new ProfileRecordReader(Record);
+        var r = new ProfileRecordReader(Record, values);
         while (r.NextComputed(out var id, out _))
             if (id == storageId)
                 return true;

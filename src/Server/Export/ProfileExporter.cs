@@ -114,7 +114,7 @@ public static class ProfileExporter
                 {
                     if (session.GetProfileById(id) is not { } view)
                         continue;
-                    var r = new ProfileRecordReader(view.Record);
+                    var r = new ProfileRecordReader(view.Record, view.SharedValues);
                     while (r.NextTrait(out var t))
                         seen[t.NameId] = !engine.Schema.IsConsent(t.NameId);
                 }
@@ -157,7 +157,7 @@ public static class ProfileExporter
                 for (int i = 0; i < header.Count; i++)
                     row.Add("");
                 row[0] = view.MasterId.ToString(CultureInfo.InvariantCulture);
-                var r = new ProfileRecordReader(view.Record);
+                var r = new ProfileRecordReader(view.Record, view.SharedValues);
                 while (r.NextIdentifier(out var type, out var value))
                 {
                     int at = Array.IndexOf(identifierTypes, view.IdentifierTypeStringOf(type));
@@ -167,7 +167,7 @@ public static class ProfileExporter
                     var text = Encoding.UTF8.GetString(value);
                     row[c] = row[c].Length == 0 ? text : row[c] + "|" + text;
                 }
-                r = new ProfileRecordReader(view.Record);
+                r = new ProfileRecordReader(view.Record, view.SharedValues);
                 while (r.NextTrait(out var t))
                     if (column.TryGetValue(t.NameId, out int c))
                         row[c] = Format(t);

@@ -124,6 +124,16 @@ public sealed class StoreOptions
     public int CompactAfterErasureSeconds { get; set; } = 3600;
     /// <summary>Most distinct trait and event names.</summary>
     public int MaxSchemaNames { get; set; } = 65_535;
+    /// <summary>
+    /// A trait value (string or list item) written by this many distinct profiles is stored once, in
+    /// <c>values.log</c>, and records hold its id (1-3 bytes). No value of fewer profiles is ever written
+    /// there, so an erasure leaves no trace of one person in it. 0: share nothing new; otherwise 2-255. Default 5.
+    /// </summary>
+    public int SharedValueMinProfiles { get; set; } = 5;
+    /// <summary>Most shared values. Default 65,536.</summary>
+    public int MaxSharedValues { get; set; } = 65_536;
+    /// <summary>Longest shared value, in UTF-8 bytes; longer ones stay in the records. Default 64.</summary>
+    public int MaxSharedValueBytes { get; set; } = 64;
 
     internal void Validate(Action<bool, string> check)
     {
@@ -137,6 +147,9 @@ public sealed class StoreOptions
         check(CheckpointIntervalSeconds >= 0, "Store:CheckpointIntervalSeconds must not be negative.");
         check(CompactAfterErasureSeconds >= -1, $"Store:CompactAfterErasureSeconds must be -1 (never by itself) or a number of seconds, not {CompactAfterErasureSeconds}.");
         check(MaxSchemaNames is >= 1 and <= 65_535, "Store:MaxSchemaNames must be 1-65535.");
+        check(SharedValueMinProfiles is 0 or (>= 2 and <= 255), $"Store:SharedValueMinProfiles must be 0 (share nothing new) or 2-255, not {SharedValueMinProfiles}: at 1 a value only one profile had would outlive its erasure in values.log.");
+        check(MaxSharedValues is >= 1 and <= 1 << 21, $"Store:MaxSharedValues must be 1-2097152, not {MaxSharedValues}.");
+        check(MaxSharedValueBytes is >= 2 and <= 1024, $"Store:MaxSharedValueBytes must be 2-1024, not {MaxSharedValueBytes}.");
     }
 }
 

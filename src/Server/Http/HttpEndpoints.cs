@@ -322,7 +322,7 @@ public static class ProfileJsonWriter
     static void WriteConsent(Utf8JsonWriter w, ProfileView view)
     {
         bool any = false;
-        var reader = new ProfileRecordReader(view.Record);
+        var reader = new ProfileRecordReader(view.Record, view.SharedValues);
         while (reader.NextTrait(out var t))
         {
             if (!view.IsConsent(t.NameId))
@@ -360,7 +360,7 @@ public static class ProfileJsonWriter
         w.WriteStartObject();
         w.WriteString("id"u8, view.MasterId.ToString());
         w.WriteStartObject("identifiers"u8);
-        var reader = new ProfileRecordReader(record);
+        var reader = new ProfileRecordReader(record, view.SharedValues);
         int previous = -1;
         while (reader.NextIdentifier(out var type, out var value))
         {
@@ -380,7 +380,7 @@ public static class ProfileJsonWriter
         w.WriteEndObject();
 
         w.WriteStartObject("traits"u8);
-        reader = new ProfileRecordReader(record);
+        reader = new ProfileRecordReader(record, view.SharedValues);
         while (reader.NextTrait(out var trait))
         {
             if (!view.Includes(trait.NameId))
@@ -413,7 +413,7 @@ public static class ProfileJsonWriter
         w.WriteEndObject();
 
         w.WriteStartObject("events"u8);
-        reader = new ProfileRecordReader(record);
+        reader = new ProfileRecordReader(record, view.SharedValues);
         while (reader.NextEvent(out var e))
         {
             w.WriteStartObject(view.NameOf(e.NameId));

@@ -141,8 +141,9 @@ public static class ProfileRecord
         if (deltaEvents == 0 || deltaEvents > MaxInPlaceEvents || TraitCount(delta) != 0 || ComputedCount(delta) != 0
             || ComputedCount(current) != 0 || CreatedAt(delta) < CreatedAt(current))
             return false;
-        var a = new ProfileRecordReader(current[..UsedLength(current)]);
-        var b = new ProfileRecordReader(delta[..UsedLength(delta)]);
+        // Identifiers and events only: no value is read, so no shared-value table.
+        var a = new ProfileRecordReader(current[..UsedLength(current)], null);
+        var b = new ProfileRecordReader(delta[..UsedLength(delta)], null);
 
         // Identifiers: sorted in both, so one pass checks that the delta's are a subset.
         bool hasA = a.NextIdentifier(out var aType, out var aValue);
@@ -225,7 +226,8 @@ public static class ProfileRecord
         int used = UsedLength(r);
         if (used < HeaderSize || used > r.Length)
             return false;
-        var reader = new ProfileRecordReader(r[..used]);
+        // Structure only: shared ids are checked when they are read (SharedValueTable.Get).
+        var reader = new ProfileRecordReader(r[..used], null);
         try
         {
             while (reader.NextIdentifier(out _, out _)) { }
@@ -260,7 +262,7 @@ public static class ProfileRecord
     /// records' update times as "now", which drops buckets that left their window; states whose
     /// definition <paramref name="computed"/> no longer has are dropped.
     /// </para>
-    public static int Merge(ReadOnlySpan<byte> current, ReadOnlySpan<byte> delta, Span<byte> destination, ComputedTraitCatalog computed, TraitSurvivorship? survivorship = null)
+    public static int Merge(ReadOnlySpan<byte> current, ReadOnlySpan<byte> delta, Span<byte> destination, ComputedTraitCatalog computed, SharedValueTable? values, TraitSurvivorship? survivorship = null)
     {
         survivorship ??= TraitSurvivorship.Default;
         if (current.IsEmpty)
@@ -273,8 +275,8 @@ public static class ProfileRecord
         }
         if (destination.Length < HeaderSize)
             return -1;
-        var a = new ProfileRecordReader(current[..UsedLength(current)]);
-        var b = new ProfileRecordReader(delta[..UsedLength(delta)]);
+        var a = new ProfileRecordReader(current[..UsedLength(current)], values);
+        var b = new ProfileRecordReader(delta[..UsedLength(delta)], values);
         long createdAt = Math.Min(CreatedAt(current), CreatedAt(delta));
         var w = new SpanWriter(destination, createdAt);
         w.Skip(HeaderSize);
@@ -406,53 +408,75 @@ public readonly record struct EventEntry(ushort NameId, ulong Count, long First,
 /// <summary>One trait of a record: its decoded name, kind and time, and a view over its payload.</summary>
 public readonly ref struct TraitEntry
 {
-    /// <summary>Wraps a decoded entry.</summary>
+    readonly SharedValueTable? values;
+
+    /// <summary>Wraps a decoded entry whose payload is stored as <paramref name="kind"/> itself.</summary>
     public TraitEntry(ushort nameId, TraitKind kind, long time, ReadOnlySpan<byte> payload, int source = -1)
+        : this(nameId, (byte)kind, time, payload, source, null)
+    {
+    }
+
+    /// <summary>Wraps a decoded entry stored as <paramref name="storedKind"/> (<see cref="Profiles.StoredKind"/>); <paramref name="values"/> resolves shared values.</summary>
+    public TraitEntry(ushort nameId, byte storedKind, long time, ReadOnlySpan<byte> payload, int source, SharedValueTable? values)
     {
         NameId = nameId;
-        Kind = kind;
+        StoredKind = storedKind;
         Source = source;
         Time = time;
         Payload = payload;
+        this.values = values;
     }
 
     /// <summary>Interned name.</summary>
     public ushort NameId { get; }
-    /// <summary>Value type.</summary>
-    public TraitKind Kind { get; }
+    /// <summary>Value type (a shared string reads as <see cref="TraitKind.String"/>).</summary>
+    public TraitKind Kind => Profiles.StoredKind.Logical(StoredKind);
+    /// <summary>How the payload is encoded: a <see cref="TraitKind"/> or a <see cref="Profiles.StoredKind"/> constant. Copying an entry copies this with the payload.</summary>
+    public byte StoredKind { get; }
     /// <summary>Interned name of the source that wrote the value; -1 when the write named none.</summary>
     public int Source { get; }
     /// <summary>Event time of the value, Unix ms.</summary>
     public long Time { get; }
-    /// <summary>The encoded value (independent of the record's base time).</summary>
+    /// <summary>The encoded value (independent of the record's base time); see <see cref="StoredKind"/> for its encoding.</summary>
     public ReadOnlySpan<byte> Payload { get; }
     /// <summary>Integer or timestamp payload.</summary>
     public long Integer => Varint.ReadZigZag(Payload, out _);
     /// <summary>Float payload.</summary>
     public double Number => BinaryPrimitives.ReadDoubleLittleEndian(Payload);
-    /// <summary>String payload (UTF-8).</summary>
+    /// <summary>String payload (UTF-8), from the record or from the shared-value table.</summary>
     public ReadOnlySpan<byte> Utf8
     {
         get
         {
+            if (StoredKind == Profiles.StoredKind.SharedString)
+                return Table.Get(checked((int)Varint.Read(Payload, out _)));
             int length = (int)Varint.Read(Payload, out int n);
             return Payload.Slice(n, length);
         }
     }
     /// <summary>The items of a string-list payload.</summary>
-    public StringListReader List => new(Payload);
+    public StringListReader List => StoredKind == Profiles.StoredKind.SharedStringList ? new(Payload, Table) : new(Payload);
+
+    SharedValueTable Table => values ?? throw new InvalidOperationException("a record with shared values was read without the shared-value table.");
 }
 
 /// <summary>Walks the items of a string-list payload.</summary>
 public ref struct StringListReader
 {
     ReadOnlySpan<byte> rest;
+    readonly SharedValueTable? shared;
 
-    /// <summary>Starts at the item count.</summary>
+    /// <summary>Starts at the item count of a list stored as <see cref="TraitKind.StringList"/>.</summary>
     public StringListReader(ReadOnlySpan<byte> payload)
     {
         Count = (int)Varint.Read(payload, out int n);
         rest = payload[n..];
+    }
+
+    /// <summary>Starts at the item count of a list stored as <see cref="StoredKind.SharedStringList"/>.</summary>
+    public StringListReader(ReadOnlySpan<byte> payload, SharedValueTable shared) : this(payload)
+    {
+        this.shared = shared;
     }
 
     /// <summary>Number of items.</summary>
@@ -466,9 +490,24 @@ public ref struct StringListReader
             item = default;
             return false;
         }
-        int length = (int)Varint.Read(rest, out int n);
-        item = rest.Slice(n, length);
-        rest = rest[(n + length)..];
+        ulong h = Varint.Read(rest, out int n);
+        if (shared is null)
+        {
+            int length = (int)h;
+            item = rest.Slice(n, length);
+            rest = rest[(n + length)..];
+        }
+        else if ((h & 1) != 0)
+        {
+            item = shared.Get(checked((int)(h >> 1)));
+            rest = rest[n..];
+        }
+        else
+        {
+            int length = (int)(h >> 1);
+            item = rest.Slice(n, length);
+            rest = rest[(n + length)..];
+        }
         return true;
     }
 }
@@ -530,12 +569,17 @@ public ref struct ProfileRecordReader
     readonly ReadOnlySpan<byte> record;
     readonly long timeBase;
     readonly bool previousFormat;
+    readonly SharedValueTable? values;
     int identifiersLeft, traitsLeft, eventsLeft, computedLeft;
 
-    /// <summary>Starts reading after the header.</summary>
-    public ProfileRecordReader(ReadOnlySpan<byte> record)
+    /// <summary>
+    /// Starts reading after the header. <paramref name="values"/> resolves the record's shared trait
+    /// values (<see cref="SharedValueTable"/>); a walk that reads no string payloads may pass null.
+    /// </summary>
+    public ProfileRecordReader(ReadOnlySpan<byte> record, SharedValueTable? values)
     {
         this.record = record;
+        this.values = values;
         timeBase = ProfileRecord.CreatedAt(record);
         previousFormat = record[0] == ProfileRecord.PreviousFormatVersion;
         identifiersLeft = ProfileRecord.IdentifierCount(record);
@@ -585,7 +629,7 @@ public ref struct ProfileRecordReader
         traitsLeft--;
         trait = previousFormat
             ? TraitPayload.ReadPreviousEntry(record[Position..], timeBase, out int length)
-            : TraitPayload.ReadEntry(record[Position..], timeBase, out length);
+            : TraitPayload.ReadEntry(record[Position..], timeBase, values, out length);
         Position += length;
         return true;
     }
@@ -702,9 +746,12 @@ public ref struct SpanWriter
         => TryWriteVarint(e.NameId) && TryWriteVarint(e.Count) && TryWriteZigZag(e.First - timeBase) && TryWriteVarint((ulong)(e.Last - e.First));
 
     /// <summary>Writes a trait entry header (name, tag, source and time when they are not the defaults); the payload follows via the other writers.</summary>
-    public bool TryWriteTraitHeader(ushort nameId, TraitKind kind, long time, int source)
+    public bool TryWriteTraitHeader(ushort nameId, TraitKind kind, long time, int source) => TryWriteTraitHeader(nameId, (byte)kind, time, source);
+
+    /// <summary>As above, for a payload stored as <paramref name="storedKind"/> (<see cref="StoredKind"/>).</summary>
+    public bool TryWriteTraitHeader(ushort nameId, byte storedKind, long time, int source)
     {
-        byte tag = (byte)kind;
+        byte tag = storedKind;
         if (source >= 0)
             tag |= TraitPayload.HasSource;
         if (time != timeBase)
@@ -715,7 +762,7 @@ public ref struct SpanWriter
     }
 
     /// <summary>Writes a whole trait read from another record (its payload is copied as is).</summary>
-    public bool TryWriteTrait(in TraitEntry trait) => TryWriteTraitHeader(trait.NameId, trait.Kind, trait.Time, trait.Source) && TryWrite(trait.Payload);
+    public bool TryWriteTrait(in TraitEntry trait) => TryWriteTraitHeader(trait.NameId, trait.StoredKind, trait.Time, trait.Source) && TryWrite(trait.Payload);
 
     /// <summary>Writes a little-endian f64.</summary>
     public bool TryWriteDouble(double value)
@@ -741,19 +788,32 @@ public ref struct SpanWriter
 public static class TraitPayload
 {
     /// <summary>Length of a payload of <paramref name="kind"/> at the start of <paramref name="s"/>; throws when it runs past the end.</summary>
-    public static int Length(TraitKind kind, ReadOnlySpan<byte> s)
+    public static int Length(TraitKind kind, ReadOnlySpan<byte> s) => Length((byte)kind, s);
+
+    /// <summary>Length of a payload stored as <paramref name="storedKind"/> (<see cref="StoredKind"/>); throws when it runs past the end.</summary>
+    public static int Length(byte storedKind, ReadOnlySpan<byte> s)
     {
         int p = 0, n;
-        switch (kind)
+        switch (storedKind)
         {
-            case TraitKind.Null or TraitKind.False or TraitKind.True: break;
-            case TraitKind.Int or TraitKind.Timestamp: Varint.Read(s, out n); p += n; break;
-            case TraitKind.Double: p += 8; break;
-            case TraitKind.String:
+            case StoredKind.SharedString: Varint.Read(s, out n); p += n; break;
+            case StoredKind.SharedStringList:
+                int shared = (int)Varint.Read(s, out n);
+                p += n;
+                for (int i = 0; i < shared; i++)
+                {
+                    ulong h = Varint.Read(s[p..], out n);
+                    p += n + ((h & 1) != 0 ? 0 : checked((int)(h >> 1)));
+                }
+                break;
+            case (byte)TraitKind.Null or (byte)TraitKind.False or (byte)TraitKind.True: break;
+            case (byte)TraitKind.Int or (byte)TraitKind.Timestamp: Varint.Read(s, out n); p += n; break;
+            case (byte)TraitKind.Double: p += 8; break;
+            case (byte)TraitKind.String:
                 int length = (int)Varint.Read(s, out n);
                 p += n + length;
                 break;
-            case TraitKind.StringList:
+            case (byte)TraitKind.StringList:
                 int count = (int)Varint.Read(s, out n);
                 p += n;
                 for (int i = 0; i < count; i++)
@@ -762,7 +822,7 @@ public static class TraitPayload
                     p += n + itemLength;
                 }
                 break;
-            default: throw new ArgumentOutOfRangeException(nameof(kind), $"unknown trait kind {kind}");
+            default: throw new ArgumentOutOfRangeException(nameof(storedKind), $"unknown trait kind {storedKind}");
         }
         if (p > s.Length)
             throw new ArgumentOutOfRangeException(nameof(s), "value runs past the record");
@@ -776,14 +836,17 @@ public static class TraitPayload
     const byte KindMask = 0x0F;
     const byte KnownTagBits = KindMask | HasSource | HasTime;
 
-    /// <summary>Reads a trait entry (name, tag, optional source and time, payload) at the start of <paramref name="s"/>.</summary>
-    public static TraitEntry ReadEntry(ReadOnlySpan<byte> s, long timeBase, out int length)
+    /// <summary>Reads a trait entry (name, tag, optional source and time, payload) at the start of <paramref name="s"/>, which holds no shared values.</summary>
+    public static TraitEntry ReadEntry(ReadOnlySpan<byte> s, long timeBase, out int length) => ReadEntry(s, timeBase, null, out length);
+
+    /// <summary>Reads a trait entry (name, tag, optional source and time, payload) at the start of <paramref name="s"/>; <paramref name="values"/> resolves its shared values.</summary>
+    public static TraitEntry ReadEntry(ReadOnlySpan<byte> s, long timeBase, SharedValueTable? values, out int length)
     {
         ushort nameId = checked((ushort)Varint.Read(s, out int p));
         byte tag = s[p++];
         if ((tag & ~KnownTagBits) != 0)
             throw new ArgumentOutOfRangeException(nameof(s), $"unknown trait tag bits 0x{tag:x2}");
-        var kind = (TraitKind)(tag & KindMask);
+        byte kind = (byte)(tag & KindMask);
         int source = -1, n;
         if ((tag & HasSource) != 0)
         {
@@ -798,7 +861,7 @@ public static class TraitPayload
         }
         int payloadLength = Length(kind, s[p..]);
         length = p + payloadLength;
-        return new TraitEntry(nameId, kind, time, s.Slice(p, payloadLength), source);
+        return new TraitEntry(nameId, kind, time, s.Slice(p, payloadLength), source, values);
     }
 
     /// <summary>Reads a trait entry of a format-3 record (source and time always present).</summary>

@@ -10,16 +10,28 @@ namespace Cdp.Server.Profiles;
 public sealed class ProfileRecordBuilder
 {
     readonly List<(byte Type, byte[] Value)> identifiers = [];
-    readonly List<(ushort NameId, TraitValue Value)> traits = [];
+    // Shared: a string's shared-value id, or where a list's item ids start in itemIds; -1: none shared.
+    readonly List<(ushort NameId, TraitValue Value, int Shared)> traits = [];
+    readonly List<int> itemIds = [];
+    readonly SharedValueTable? values;
+    ulong profile;
     readonly List<EventEntry> events = [];
     readonly List<(ushort StorageId, ComputedTraitDefinition Definition, long Time, TraitValue? Value)> computed = [];
     byte[] buffer = new byte[4096];
 
-    /// <summary>Starts a new delta.</summary>
-    public void Reset()
+    /// <summary>A builder that stores every value in the record.</summary>
+    public ProfileRecordBuilder() { }
+
+    /// <summary>A builder that stores values <paramref name="values"/> shares as their ids, and counts the others towards sharing.</summary>
+    public ProfileRecordBuilder(SharedValueTable values) => this.values = values;
+
+    /// <summary>Starts a new delta; <paramref name="profileId"/> (0: none) is the profile it is for, counted towards sharing its values.</summary>
+    public void Reset(ulong profileId = 0)
     {
+        profile = profileId;
         identifiers.Clear();
         traits.Clear();
+        itemIds.Clear();
         events.Clear();
         computed.Clear();
     }
@@ -28,7 +40,31 @@ public sealed class ProfileRecordBuilder
     public void AddIdentifier(byte type, string value) => identifiers.Add((type, Encoding.UTF8.GetBytes(value)));
 
     /// <summary>Adds a trait value.</summary>
-    public void AddTrait(ushort nameId, TraitValue value) => traits.Add((nameId, value));
+    public void AddTrait(ushort nameId, TraitValue value)
+    {
+        int shared = -1;
+        if (values is not null && profile != 0)
+        {
+            if (value.Kind == TraitKind.String)
+                shared = values.Resolve(value.Text!, profile);
+            else if (value.Kind == TraitKind.StringList)
+            {
+                int start = itemIds.Count;
+                bool any = false;
+                foreach (var item in value.List!)
+                {
+                    int id = values.Resolve(item, profile);
+                    itemIds.Add(id);
+                    any |= id >= 0;
+                }
+                if (any)
+                    shared = start;
+                else
+                    itemIds.RemoveRange(start, itemIds.Count - start);
+            }
+        }
+        traits.Add((nameId, value, shared));
+    }
 
     /// <summary>Adds one occurrence of an event.</summary>
     public void AddEvent(ushort nameId, long time) => events.Add(new EventEntry(nameId, 1, time, time));
@@ -66,8 +102,8 @@ public sealed class ProfileRecordBuilder
         foreach (var (type, value) in identifiers)
             if (!w.TryWriteIdentifier(type, value))
                 return -1;
-        foreach (var (nameId, value) in traits)
-            if (!TryWriteTrait(ref w, nameId, value, eventTime, source))
+        foreach (var (nameId, value, shared) in traits)
+            if (!TryWriteTrait(ref w, nameId, value, shared, eventTime, source))
                 return -1;
         int eventsOffset = w.Position;
         foreach (var e in events)
@@ -92,8 +128,22 @@ public sealed class ProfileRecordBuilder
         return w.Position;
     }
 
-    static bool TryWriteTrait(ref SpanWriter w, ushort nameId, in TraitValue value, long time, int source)
+    bool TryWriteTrait(ref SpanWriter w, ushort nameId, in TraitValue value, int shared, long time, int source)
     {
+        if (shared >= 0 && value.Kind == TraitKind.String)
+            return w.TryWriteTraitHeader(nameId, StoredKind.SharedString, time, source) && w.TryWriteVarint((ulong)shared);
+        if (shared >= 0 && value.Kind == TraitKind.StringList)
+        {
+            if (!w.TryWriteTraitHeader(nameId, StoredKind.SharedStringList, time, source) || !w.TryWriteVarint((ulong)value.List!.Length))
+                return false;
+            for (int i = 0; i < value.List.Length; i++)
+            {
+                int id = itemIds[shared + i];
+                if (id >= 0 ? !w.TryWriteVarint(((ulong)id << 1) | 1) : !TryWriteTaggedString(ref w, value.List[i]))
+                    return false;
+            }
+            return true;
+        }
         if (!w.TryWriteTraitHeader(nameId, value.Kind, time, source))
             return false;
         switch (value.Kind)
@@ -110,5 +160,16 @@ public sealed class ProfileRecordBuilder
                 return true;
             default: return true;
         }
+    }
+
+    /// <summary>A literal item of a list with shared items: varint (length * 2), then the UTF-8.</summary>
+    static bool TryWriteTaggedString(ref SpanWriter w, string value)
+    {
+        int length = Encoding.UTF8.GetByteCount(value);
+        if (!w.TryWriteVarint((ulong)length << 1) || w.Remaining < length)
+            return false;
+        int written = Encoding.UTF8.GetBytes(value, w.Buffer[w.Position..]);
+        w.Skip(written);
+        return true;
     }
 }

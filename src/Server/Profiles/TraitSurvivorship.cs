@@ -146,20 +146,10 @@ public sealed class TraitSurvivorship
     {
         var items = new List<byte[]>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var list in new[] { held.Payload.ToArray(), incoming.Payload.ToArray() })
-        {
-            var s = list.AsSpan();
-            int count = (int)Varint.Read(s, out int p);
-            for (int i = 0; i < count; i++)
-            {
-                int length = (int)Varint.Read(s[p..], out int n);
-                p += n;
-                var item = s.Slice(p, length).ToArray();
-                p += length;
-                if (seen.Add(System.Text.Encoding.UTF8.GetString(item)))
-                    items.Add(item);
-            }
-        }
+        // Items are written as they read (shared ones as their bytes): a union is rewritten on every
+        // write that meets it, and it has no profile id here to count towards sharing.
+        Collect(held.List, items, seen);
+        Collect(incoming.List, items, seen);
         if (items.Count > MaxUnionItems)
             items.RemoveRange(0, items.Count - MaxUnionItems);
         var later = held.Time > incoming.Time ? held : incoming;
@@ -170,5 +160,12 @@ public sealed class TraitSurvivorship
             if (!w.TryWriteVarint((ulong)item.Length) || !w.TryWrite(item))
                 return false;
         return true;
+    }
+
+    static void Collect(StringListReader list, List<byte[]> items, HashSet<string> seen)
+    {
+        while (list.Next(out var item))
+            if (seen.Add(System.Text.Encoding.UTF8.GetString(item)))
+                items.Add(item.ToArray());
     }
 }

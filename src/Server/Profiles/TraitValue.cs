@@ -21,6 +21,29 @@ public enum TraitKind : byte
     StringList = 7,
 }
 
+/// <summary>
+/// How a record stores a trait value, the low four bits of its tag: a <see cref="TraitKind"/>, or one of
+/// the encodings below that read back as one (<see cref="TraitEntry.Kind"/> is always a <see cref="TraitKind"/>).
+/// </summary>
+public static class StoredKind
+{
+    /// <summary>A <see cref="TraitKind.String"/> held in the <see cref="SharedValueTable"/>: payload is varint id.</summary>
+    public const byte SharedString = 8;
+    /// <summary>
+    /// A <see cref="TraitKind.StringList"/> with shared items: varint count, then per item a varint
+    /// <c>h</c>: even, <c>h / 2</c> UTF-8 bytes follow; odd, the item is shared value <c>h / 2</c>.
+    /// </summary>
+    public const byte SharedStringList = 9;
+
+    /// <summary>The kind a stored kind reads back as.</summary>
+    public static TraitKind Logical(byte stored) => stored switch
+    {
+        SharedString => TraitKind.String,
+        SharedStringList => TraitKind.StringList,
+        _ => (TraitKind)stored,
+    };
+}
+
 /// <summary>A typed trait or property value as the transports hand it to the engine.</summary>
 public readonly struct TraitValue : IEquatable<TraitValue>
 {

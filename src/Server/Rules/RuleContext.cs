@@ -21,11 +21,17 @@ public sealed class RuleContext
         public double Number;
         public int Offset;
         public int Length;
+        /// <summary>Where Offset points when not into the record: a shared value, or <see cref="listScratch"/>.</summary>
+        public byte[]? Owner;
     }
 
     readonly RuleFieldSlots fields;
     readonly ComputedTraitCatalog catalog;
+    readonly SharedValueTable values;
     Slot[] traitSlots = [];
+    // Lists with shared items, re-encoded as plain lists (what comparisons and literals use) for this evaluation.
+    byte[] listScratch = new byte[256];
+    int listScratchUsed;
     Slot[] computedSlots = [];
     byte[] record = [];
     int recordLength;
@@ -38,10 +44,11 @@ public sealed class RuleContext
     Func<int, bool>? memberOf;
 
     /// <summary>Creates a context over the shared slot assignment.</summary>
-    public RuleContext(RuleFieldSlots fields, ComputedTraitCatalog catalog)
+    public RuleContext(RuleFieldSlots fields, ComputedTraitCatalog catalog, SharedValueTable values)
     {
         this.fields = fields;
         this.catalog = catalog;
+        this.values = values;
     }
 
     /// <summary>The instant rules are evaluated at, Unix ms.</summary>
@@ -66,6 +73,7 @@ public sealed class RuleContext
         memberOf = member;
         traitsRead = false;
         computedRead = false;
+        listScratchUsed = 0;
         nextChange = -1;
         if (++stamp == int.MaxValue)
         {
@@ -100,7 +108,7 @@ public sealed class RuleContext
         if (slot >= traitSlots.Length || traitSlots[slot].Stamp != stamp)
             return default;
         ref var s = ref traitSlots[slot];
-        return new RuleValue { Kind = s.Kind, Integer = s.Integer, Number = s.Number, Bytes = record.AsSpan(s.Offset, s.Length) };
+        return new RuleValue { Kind = s.Kind, Integer = s.Integer, Number = s.Number, Bytes = (s.Owner ?? record).AsSpan(s.Offset, s.Length) };
     }
 
     /// <summary>Reads the computed or derived value at catalog index <paramref name="index"/>.</summary>
@@ -121,7 +129,7 @@ public sealed class RuleContext
         if (traitSlots.Length < fields.TraitCount)
             Array.Resize(ref traitSlots, Math.Max(fields.TraitCount, traitSlots.Length * 2));
         var span = Record;
-        var r = new ProfileRecordReader(span);
+        var r = new ProfileRecordReader(span, values);
         while (r.NextTrait(out var t))
         {
             if (t.NameId >= slotOf.Length || slotOf[t.NameId] is var slot && slot < 0)
@@ -158,6 +166,17 @@ public sealed class RuleContext
         s.Number = 0;
         s.Offset = 0;
         s.Length = 0;
+        s.Owner = null;
+        switch (t.StoredKind)
+        {
+            case StoredKind.SharedString:
+                s.Owner = values.Get(checked((int)Varint.Read(t.Payload, out _)));
+                s.Length = s.Owner.Length;
+                return;
+            case StoredKind.SharedStringList:
+                CopyAsPlainList(ref s, t);
+                return;
+        }
         switch (t.Kind)
         {
             case TraitKind.Int:
@@ -174,6 +193,25 @@ public sealed class RuleContext
                 SetBytes(ref s, t.Payload, owner);
                 break;
         }
+    }
+
+    void CopyAsPlainList(ref Slot s, in TraitEntry t)
+    {
+        var list = t.List;
+        int size = Varint.MaxLength;
+        var sizing = list;
+        while (sizing.Next(out var item))
+            size += Varint.MaxLength + item.Length;
+        if (listScratch.Length - listScratchUsed < size)
+            Array.Resize(ref listScratch, Math.Max(listScratch.Length * 2, listScratchUsed + size));
+        var w = new SpanWriter(listScratch.AsSpan(listScratchUsed), 0);
+        w.TryWriteVarint((ulong)list.Count);
+        while (list.Next(out var item))
+            w.TryWriteLengthPrefixed(item);
+        s.Owner = listScratch;
+        s.Offset = listScratchUsed;
+        s.Length = w.Position;
+        listScratchUsed += w.Position;
     }
 
     static void SetBytes(ref Slot s, ReadOnlySpan<byte> part, ReadOnlySpan<byte> owner)

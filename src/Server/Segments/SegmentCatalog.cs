@@ -211,9 +211,9 @@ public sealed class SegmentCatalog : IDisposable
         // A profile with no traits and no events, as a new profile is before its first write: counts
         // and sums read 0 there, so "computed.orders_7d = 0" holds for it.
         var empty = new Cdp.Server.Profiles.ProfileRecordBuilder().Build(0, 0, 0, -1).ToArray();
-        var view = new ProfileView(engine.Schema, engine.IdentifierTypes, engine.Computed, engine.Time);
+        var view = new ProfileView(engine.Schema, engine.IdentifierTypes, engine.Computed, engine.SharedValues, engine.Time);
         view.Set(empty, empty.Length, 0);
-        var ctx = new RuleContext(Fields, engine.Computed);
+        var ctx = new RuleContext(Fields, engine.Computed, engine.SharedValues);
         ctx.Begin(0, empty, empty.Length, engine.NowUnixMs(), view.AllComputedAt, _ => false);
         return s.Compiled.Root.Holds(ctx);
     }

@@ -38,7 +38,7 @@ public sealed class SegmentEvaluator
     {
         this.engine = engine;
         this.session = session;
-        ctx = new RuleContext(engine.Segments.Fields, engine.Computed);
+        ctx = new RuleContext(engine.Segments.Fields, engine.Computed, engine.SharedValues);
         computed = now => session.View.AllComputedAt(now);
         member = IsMember;
     }

@@ -19,7 +19,7 @@ public sealed class ProfileStore : IDisposable
     /// Opens the store files of <paramref name="generation"/> under <paramref name="dataDir"/> (nothing
     /// is recovered yet). Each compaction writes the live records into the next generation's folders.
     /// </summary>
-    public ProfileStore(string dataDir, int generation, StoreOptions options, Cdp.Server.Computed.ComputedTraitCatalog computed, ILogger logger, Cdp.Server.Profiles.TraitSurvivorship? survivorship = null)
+    public ProfileStore(string dataDir, int generation, StoreOptions options, Cdp.Server.Computed.ComputedTraitCatalog computed, ILogger logger, Cdp.Server.Profiles.TraitSurvivorship? survivorship = null, Cdp.Server.Profiles.SharedValueTable? values = null)
     {
         this.logger = logger;
         Generation = generation;
@@ -30,8 +30,9 @@ public sealed class ProfileStore : IDisposable
         // Old checkpoints are removed by us only after the new one's metadata is durable (see Purge),
         // so a crash mid-checkpoint always leaves a complete older one to recover.
         checkpointManager = new DeviceLogCommitCheckpointManager(new LocalStorageNamedDeviceFactory(), new DefaultCheckpointNamingScheme(CheckpointDir), removeOutdated: false);
-        Functions = new StoreFunctions(options.MaxProfileBytes, computed, survivorship ?? Cdp.Server.Profiles.TraitSurvivorship.Default);
-        ValueLength = new ProfileValueLength(options.MaxProfileBytes, computed, survivorship ?? Cdp.Server.Profiles.TraitSurvivorship.Default);
+        values ??= Cdp.Server.Profiles.SharedValueTable.None;
+        Functions = new StoreFunctions(options.MaxProfileBytes, computed, survivorship ?? Cdp.Server.Profiles.TraitSurvivorship.Default, values);
+        ValueLength = new ProfileValueLength(options.MaxProfileBytes, computed, survivorship ?? Cdp.Server.Profiles.TraitSurvivorship.Default, values);
         var settings = new FasterKVSettings<SpanByte, SpanByte>
         {
             LogDevice = device,

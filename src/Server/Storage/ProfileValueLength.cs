@@ -13,13 +13,15 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
     readonly int maxProfileBytes;
     readonly ComputedTraitCatalog computed;
     readonly TraitSurvivorship survivorship;
+    readonly SharedValueTable values;
 
     /// <summary>Creates the sizing policy for profiles up to <paramref name="maxProfileBytes"/>.</summary>
-    public ProfileValueLength(int maxProfileBytes, ComputedTraitCatalog computed, TraitSurvivorship survivorship)
+    public ProfileValueLength(int maxProfileBytes, ComputedTraitCatalog computed, TraitSurvivorship survivorship, SharedValueTable values)
     {
         this.maxProfileBytes = maxProfileBytes;
         this.computed = computed;
         this.survivorship = survivorship;
+        this.values = values;
     }
 
     /// <summary>
@@ -53,7 +55,7 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
         if (ProfileRecord.IsAlias(t.AsReadOnlySpan()) || ProfileInput.IsHeadMove(input.AsReadOnlySpan()))
             return sizeof(int) + t.Length;
         var scratch = MergeScratch.Get(maxProfileBytes);
-        int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch, computed, survivorship);
+        int used = ProfileRecord.Merge(t.AsReadOnlySpan(), delta, scratch, computed, values, survivorship);
         // Too large: the copy-updater cancels the operation; any valid size will do until then.
         return sizeof(int) + (used < 0 || used > maxProfileBytes ? t.Length : Capacity(used));
     }

@@ -20,13 +20,15 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
     readonly int maxProfileBytes;
     readonly ComputedTraitCatalog computed;
     readonly TraitSurvivorship survivorship;
+    readonly SharedValueTable values;
 
     /// <summary>Creates the callbacks for profiles up to <paramref name="maxProfileBytes"/> with the configured computed traits.</summary>
-    public StoreFunctions(int maxProfileBytes, ComputedTraitCatalog computed, TraitSurvivorship survivorship)
+    public StoreFunctions(int maxProfileBytes, ComputedTraitCatalog computed, TraitSurvivorship survivorship, SharedValueTable values)
     {
         this.maxProfileBytes = maxProfileBytes;
         this.computed = computed;
         this.survivorship = survivorship;
+        this.values = values;
     }
 
     static ReadOnlySpan<byte> Delta(ref SpanByte input) => input.AsReadOnlySpan()[ProfileInput.HeaderSize..];
@@ -114,7 +116,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
         if (ProfileRecord.UsedLength(current) <= maxProfileBytes && ProfileRecord.TryMergeEventsInPlace(current, Delta(ref input)))
             return true;
         var scratch = MergeScratch.Get(maxProfileBytes);
-        int used = ProfileRecord.Merge(current, Delta(ref input), scratch, computed, survivorship);
+        int used = ProfileRecord.Merge(current, Delta(ref input), scratch, computed, values, survivorship);
         if (used < 0 || used > maxProfileBytes)
         {
             rmwInfo.Action = RMWAction.CancelOperation;
@@ -153,7 +155,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
             destination[keep..].Clear();
             return true;
         }
-        int used = ProfileRecord.Merge(current, Delta(ref input), destination, computed, survivorship);
+        int used = ProfileRecord.Merge(current, Delta(ref input), destination, computed, values, survivorship);
         if (used < 0 || used > maxProfileBytes)
         {
             rmwInfo.Action = RMWAction.CancelOperation;
