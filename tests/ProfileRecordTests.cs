@@ -24,6 +24,43 @@ public sealed class ProfileRecordTests
     }
 
     [Fact]
+    public void Doubles_read_back_bit_for_bit_and_decimals_take_fewer_than_eight_bytes()
+    {
+        var random = new Random(7);
+        var values = new List<double>
+        {
+            0, 1, -1.5, 9.99, 399.6, 0.1 + 0.2, 1e-7, 123456.789012, 1234567.8901234, -0.0, 5e-324,
+            double.MaxValue, double.MinValue, 1e300, 1L << 53, double.NaN, double.PositiveInfinity, double.NegativeInfinity,
+        };
+        for (int i = 0; i < 5_000; i++)
+        {
+            values.Add(BitConverter.Int64BitsToDouble(random.NextInt64()));
+            values.Add(Math.Round((random.NextDouble() - 0.5) * 1e6, random.Next(0, 8)));
+            values.Add(random.Next(1, 100_000) * 1.37 % 10_000);
+        }
+        foreach (var value in values)
+        {
+            var record = Merge([], Delta(b => b.AddTrait(1, TraitValue.Double(value)), 1, 1_000, 1_000));
+            var reader = new ProfileRecordReader(record, null);
+            Assert.True(reader.NextTrait(out var trait));
+            Assert.Equal(TraitKind.Double, trait.Kind);
+            Assert.Equal(BitConverter.DoubleToInt64Bits(value), BitConverter.DoubleToInt64Bits(trait.Number));
+            Assert.True(trait.Payload.Length <= 8);
+        }
+        static byte KindOf(double value)
+        {
+            var reader = new ProfileRecordReader(Delta(b => b.AddTrait(1, TraitValue.Double(value)), 1, 1_000, 1_000), null);
+            reader.NextTrait(out var trait);
+            return trait.StoredKind;
+        }
+        Assert.Equal(StoredKind.DecimalDouble, KindOf(9.99));
+        Assert.Equal(StoredKind.DecimalDouble, KindOf(-1234.5));
+        Assert.Equal((byte)TraitKind.Double, KindOf(0.1 + 0.2));   // 0.30000000000000004
+        Assert.Equal((byte)TraitKind.Double, KindOf(-0.0));        // would read back as +0
+        Assert.Equal((byte)TraitKind.Double, KindOf(double.NaN));
+    }
+
+    [Fact]
     public void A_late_event_counts_but_does_not_overwrite_a_newer_trait()
     {
         var first = Delta(b => { b.AddIdentifier(IdentifierTypes.Email, "a@x.com"); b.AddTrait(1, TraitValue.Int(1)); b.AddEvent(9, 1_000); }, 1, 1_000, 1_000);

@@ -442,7 +442,7 @@ public readonly ref struct TraitEntry
     /// <summary>Integer or timestamp payload.</summary>
     public long Integer => Varint.ReadZigZag(Payload, out _);
     /// <summary>Float payload.</summary>
-    public double Number => BinaryPrimitives.ReadDoubleLittleEndian(Payload);
+    public double Number => StoredKind == Profiles.StoredKind.DecimalDouble ? Profiles.StoredKind.DecodeDecimal(Payload) : BinaryPrimitives.ReadDoubleLittleEndian(Payload);
     /// <summary>String payload (UTF-8), from the record or from the shared-value table.</summary>
     public ReadOnlySpan<byte> Utf8
     {
@@ -796,7 +796,7 @@ public static class TraitPayload
         int p = 0, n;
         switch (storedKind)
         {
-            case StoredKind.SharedString: Varint.Read(s, out n); p += n; break;
+            case StoredKind.SharedString or StoredKind.DecimalDouble: Varint.Read(s, out n); p += n; break;
             case StoredKind.SharedStringList:
                 int shared = (int)Varint.Read(s, out n);
                 p += n;

@@ -144,6 +144,8 @@ public sealed class ProfileRecordBuilder
             }
             return true;
         }
+        if (value.Kind == TraitKind.Double && StoredKind.TryEncodeDecimal(value.Number, out ulong scaled))
+            return w.TryWriteTraitHeader(nameId, StoredKind.DecimalDouble, time, source) && w.TryWriteVarint(scaled);
         if (!w.TryWriteTraitHeader(nameId, value.Kind, time, source))
             return false;
         switch (value.Kind)

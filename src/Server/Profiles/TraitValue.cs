@@ -34,12 +34,55 @@ public static class StoredKind
     /// <c>h</c>: even, <c>h / 2</c> UTF-8 bytes follow; odd, the item is shared value <c>h / 2</c>.
     /// </summary>
     public const byte SharedStringList = 9;
+    /// <summary>
+    /// A <see cref="TraitKind.Double"/> that is a decimal with at most <see cref="MaxDecimalScale"/> digits
+    /// after the point (a price, a score): payload is varint <c>(zigzag(m) &lt;&lt; 3) | s</c>, the value
+    /// <c>m / 10^s</c> (that quotient is the stored double exactly). Used only when shorter than 8 bytes.
+    /// </summary>
+    public const byte DecimalDouble = 10;
+    /// <summary>Most digits after the point a <see cref="DecimalDouble"/> holds.</summary>
+    public const int MaxDecimalScale = 6;
+
+    static readonly double[] PowersOfTen = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000];
+
+    /// <summary>The <see cref="DecimalDouble"/> payload of <paramref name="value"/>; false when it is no such decimal or would not be shorter than 8 bytes.</summary>
+    public static bool TryEncodeDecimal(double value, out ulong payload)
+    {
+        payload = 0;
+        if (value == 0 && double.IsNegative(value))
+            return false;
+        for (int s = 0; s <= MaxDecimalScale; s++)
+        {
+            double m = Math.Round(value * PowersOfTen[s]);
+            if (Math.Abs(m) >= 1L << 50)
+                return false;
+            if (m / PowersOfTen[s] == value)
+            {
+                payload = (Varint.ZigZag((long)m) << 3) | (uint)s;
+                return payload < 1UL << 49; // at most 7 varint bytes
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Reads a <see cref="DecimalDouble"/> payload.</summary>
+    public static double DecodeDecimal(ReadOnlySpan<byte> payload)
+    {
+        ulong v = Varint.Read(payload, out _);
+        int s = (int)(v & 7);
+        if (s > MaxDecimalScale)
+            throw new InvalidDataException($"a decimal trait value has scale {s}; at most {MaxDecimalScale} is written.");
+        ulong zigzag = v >> 3;
+        long m = (long)(zigzag >> 1) ^ -(long)(zigzag & 1);
+        return m / PowersOfTen[s];
+    }
 
     /// <summary>The kind a stored kind reads back as.</summary>
     public static TraitKind Logical(byte stored) => stored switch
     {
         SharedString => TraitKind.String,
         SharedStringList => TraitKind.StringList,
+        DecimalDouble => TraitKind.Double,
         _ => (TraitKind)stored,
     };
 }
