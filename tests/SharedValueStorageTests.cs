@@ -129,10 +129,50 @@ public sealed class SharedValueStorageTests
     {
         await using var s = await TestServer.StartAsync(null, null, [.. Settings, ("Traits:Survivorship:tags", "union")]);
         await Identify(s, "u1", new { tags = new[] { "alpha", "beta" } });
-        await Identify(s, "u2", new { tags = new[] { "alpha", "beta" } });
-        Assert.Equal(StoredKind.SharedStringList, Stored(s, "u2").Kinds["tags"]);
-        await Identify(s, "u2", new { tags = new[] { "gamma", "alpha" } });
-        Assert.Equal(["alpha", "beta", "gamma"], (await Traits(s, "u2")).GetProperty("tags").EnumerateArray().Select(x => x.GetString()));
+        await Identify(s, "u2", new { tags = new[] { "alpha", "beta" } }); // the second profile: shared from the next write on
+        await Identify(s, "u3", new { tags = new[] { "alpha", "beta" } });
+        Assert.Equal(StoredKind.SharedStringList, Stored(s, "u3").Kinds["tags"]);
+        await Identify(s, "u3", new { tags = new[] { "gamma", "alpha" } });
+        Assert.Equal(["alpha", "beta", "gamma"], (await Traits(s, "u3")).GetProperty("tags").EnumerateArray().Select(x => x.GetString()));
+    }
+
+    [Fact]
+    public async Task A_value_of_one_person_merged_from_two_profiles_or_of_refused_writes_is_not_shared()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            await using (var s = await TestServer.StartAsync(dir, [.. Settings, ("Store:MaxProfileBytes", "1024")]))
+            {
+                await Identify(s, "p", new { plan = "free" });
+                using (var anonymous = await s.Http.PostAsJsonAsync("/v1/identify", new { anonymousId = "a1", traits = new { nickname = "Zebulon-Quartz" } }))
+                    Assert.Equal(HttpStatusCode.OK, anonymous.StatusCode);
+                // The anonymous profile joins p's (p is older and survives), then p writes the value itself.
+                using (var link = await s.Http.PostAsJsonAsync("/v1/identify", new { userId = "p", anonymousId = "a1" }))
+                    Assert.Equal(HttpStatusCode.OK, link.StatusCode);
+                await Identify(s, "p", new { nickname = "Zebulon-Quartz" });
+                Assert.Equal(-1, s.Engine.SharedValues.TryGetId("Zebulon-Quartz"));
+
+                // Writes refused whole (the profile would pass Store:MaxProfileBytes) count for nobody.
+                var big = Enumerable.Range(0, 40).ToDictionary(i => "t" + i, i => (object)new string('x', 30));
+                big["secret"] = "Secret-Qwerty";
+                for (int i = 0; i < 3; i++)
+                {
+                    using var refused = await s.Http.PostAsJsonAsync("/v1/identify", new { userId = "big" + i, traits = big });
+                    Assert.NotEqual(HttpStatusCode.OK, refused.StatusCode);
+                }
+                Assert.Equal(-1, s.Engine.SharedValues.TryGetId("Secret-Qwerty"));
+                using var erase = await s.Http.DeleteAsync("/v1/profiles/user_id/p");
+                Assert.True(erase.IsSuccessStatusCode, await erase.Content.ReadAsStringAsync());
+            }
+            var table = File.ReadAllBytes(Path.Combine(dir, "values.log"));
+            Assert.Equal(-1, table.AsSpan().IndexOf("Zebulon"u8));
+            Assert.Equal(-1, table.AsSpan().IndexOf("Secret"u8));
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
     }
 
     [Fact]

@@ -25,6 +25,8 @@ public sealed unsafe partial class EngineSession : IDisposable
     readonly ProfileEngine engine;
     ClientSession<SpanByte, SpanByte, SpanByte, SpanByteAndMemory, long, StoreFunctions> session;
     readonly ProfileRecordBuilder builder;
+    // ResolveAlias as a delegate made once: shared-value counting maps counted profiles through it.
+    readonly Func<ulong, ulong> currentMaster;
     readonly JournalEntry entry = new();
     readonly ArrayBufferWriter<byte> journalBuffer = new(1024);
     readonly List<WriteIdentifier> identifiers = [];
@@ -44,6 +46,7 @@ public sealed unsafe partial class EngineSession : IDisposable
         recordBuffer = GC.AllocateArray<byte>(engine.Options.Store.MaxProfileBytes * 2, pinned: true);
         view = new ProfileView(engine.Schema, engine.IdentifierTypes, engine.Computed, engine.SharedValues, engine.Time);
         builder = new ProfileRecordBuilder(engine.SharedValues);
+        currentMaster = ResolveAlias;
         resolver = new IdentityResolver(engine.IdentityRules, engine.IdentifierTypes);
     }
 
@@ -187,7 +190,8 @@ public sealed unsafe partial class EngineSession : IDisposable
                     throw EngineException.BadRequest(ErrorCode.TooLong,
                         $"the write takes {journalBuffer.WrittenCount + SealedEntry.Overhead} bytes in the journal; at most {engine.Journal.MaxEntryBytes} fit (Journal:PageBytes).", "body");
 
-                // Built from the journal entry, exactly as replay will build it: replay equals live.
+                // Built from the journal entry, exactly as replay will build it: replay equals live
+                // (up to encoding: a value shared since this write replays as its id, which reads the same).
                 var delta = BuildDelta(entry);
                 if (mergedRecords.Count > 0)
                     delta = WithMergedProfiles(mergedRecords, delta, seq);
@@ -217,6 +221,7 @@ public sealed unsafe partial class EngineSession : IDisposable
                         index.Add(master, match);
                 }
                 ApplySegments(entry, master, created);
+                ObserveSharedValues(entry, master);
                 return new WriteResult(master, created, Duplicate: false, address, WithConflicts(rejected, command));
             }
             finally
@@ -738,6 +743,25 @@ public sealed unsafe partial class EngineSession : IDisposable
     readonly List<ulong> liveMerged = [];
 
     /// <summary>The live profile a master id leads to, following aliases (the id itself when it is live or absent).</summary>
+    /// <summary>
+    /// Counts the string values of an applied write towards sharing them (<see cref="SharedValueTable"/>).
+    /// Only here: a replay, an unmerge's rebuild or a refused write must not count the same person again.
+    /// </summary>
+    void ObserveSharedValues(JournalEntry e, ulong master)
+    {
+        var table = engine.SharedValues;
+        if (table.MinProfiles == 0)
+            return;
+        foreach (var (_, value) in e.Traits)
+        {
+            if (value.Kind == TraitKind.String)
+                table.Observe(value.Text!, master, currentMaster);
+            else if (value.Kind == TraitKind.StringList)
+                foreach (var item in value.List!)
+                    table.Observe(item, master, currentMaster);
+        }
+    }
+
     ulong ResolveAlias(ulong master)
     {
         for (int hop = 0; hop < MaxAliasHops; hop++)
@@ -1009,7 +1033,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     /// </summary>
     ReadOnlySpan<byte> BuildDelta(JournalEntry e)
     {
-        builder.Reset(e.MasterId);
+        builder.Reset();
         fedComputed.Clear();
         foreach (var (type, value) in e.Identifiers)
             builder.AddIdentifier(type, value);

@@ -14,7 +14,6 @@ public sealed class ProfileRecordBuilder
     readonly List<(ushort NameId, TraitValue Value, int Shared)> traits = [];
     readonly List<int> itemIds = [];
     readonly SharedValueTable? values;
-    ulong profile;
     readonly List<EventEntry> events = [];
     readonly List<(ushort StorageId, ComputedTraitDefinition Definition, long Time, TraitValue? Value)> computed = [];
     byte[] buffer = new byte[4096];
@@ -22,13 +21,15 @@ public sealed class ProfileRecordBuilder
     /// <summary>A builder that stores every value in the record.</summary>
     public ProfileRecordBuilder() { }
 
-    /// <summary>A builder that stores values <paramref name="values"/> shares as their ids, and counts the others towards sharing.</summary>
+    /// <summary>
+    /// A builder that stores the values <paramref name="values"/> shares as their ids. It only looks
+    /// values up: counting them towards sharing is the engine's, once a write is applied (<see cref="SharedValueTable.Observe"/>).
+    /// </summary>
     public ProfileRecordBuilder(SharedValueTable values) => this.values = values;
 
-    /// <summary>Starts a new delta; <paramref name="profileId"/> (0: none) is the profile it is for, counted towards sharing its values.</summary>
-    public void Reset(ulong profileId = 0)
+    /// <summary>Starts a new delta.</summary>
+    public void Reset()
     {
-        profile = profileId;
         identifiers.Clear();
         traits.Clear();
         itemIds.Clear();
@@ -43,17 +44,17 @@ public sealed class ProfileRecordBuilder
     public void AddTrait(ushort nameId, TraitValue value)
     {
         int shared = -1;
-        if (values is not null && profile != 0)
+        if (values is not null && values.Count > 0)
         {
             if (value.Kind == TraitKind.String)
-                shared = values.Resolve(value.Text!, profile);
+                shared = values.TryGetId(value.Text!);
             else if (value.Kind == TraitKind.StringList)
             {
                 int start = itemIds.Count;
                 bool any = false;
                 foreach (var item in value.List!)
                 {
-                    int id = values.Resolve(item, profile);
+                    int id = values.TryGetId(item);
                     itemIds.Add(id);
                     any |= id >= 0;
                 }

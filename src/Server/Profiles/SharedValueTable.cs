@@ -11,9 +11,12 @@ namespace Cdp.Server.Profiles;
 /// </summary>
 /// <remarks>
 /// <para>
-/// A value is shared only once <see cref="MinProfiles"/> distinct profiles have written it, counted in
-/// memory and never written down, so the file holds no value that only one person had: erasing a
-/// profile leaves no readable trace of it here (docs/consent.md). Values longer than
+/// A value is shared only once <see cref="MinProfiles"/> distinct profiles hold it: the engine reports
+/// each applied write's values (<see cref="Observe"/>; never a replay, an unmerge's rebuild or a refused
+/// write), and profiles merged since they were counted count once. The counting is in memory and never
+/// written down, so the file holds no value that only one profile had: erasing a profile leaves no
+/// readable trace of it here (docs/consent.md). Records use an id only once it exists, so the write
+/// that completes the count still stores its value in full. Values longer than
 /// <see cref="MaxValueBytes"/> or shorter than two bytes are never shared (a long value rarely repeats,
 /// a short one saves nothing), and once the table holds <see cref="MaxValues"/> values new ones stay in
 /// the records.
@@ -22,7 +25,9 @@ namespace Cdp.Server.Profiles;
 /// Like <see cref="Schema.SchemaRegistry"/>, the table is an append-only file written and flushed to
 /// disk before any record uses a new id, so checkpoints and journal replays can always resolve their
 /// ids. Entries: <c>u16 length | u32 FNV-1a of the bytes | UTF-8 bytes</c>, ids in file order from 0.
-/// A torn last entry (a crash mid-append; no record can use its id) is dropped on load and overwritten.
+/// A torn or damaged last entry is cut on load and its id is retired with a tombstone (length 0), never
+/// handed out again: a torn append's id was never used, but a whole entry damaged later may have been,
+/// and those records must fail to read rather than read another value. Damage further back stops the open.
 /// </para>
 /// </remarks>
 public sealed class SharedValueTable : IDisposable
@@ -31,6 +36,8 @@ public sealed class SharedValueTable : IDisposable
     public static SharedValueTable None { get; } = new();
 
     const int EntryHeader = 6;
+    const int MaxEntryBytes = 1024;
+    static readonly uint TombstoneChecksum = Fnv1a([]);
     /// <summary>Candidate slots: values waiting to be seen by enough profiles. Fixed, so memory does not grow with distinct values.</summary>
     const int CandidateSlots = 1 << 16;
     const int CandidateStripes = 64;
@@ -41,6 +48,9 @@ public sealed class SharedValueTable : IDisposable
     readonly object appendLock = new();
     readonly string? path;
     int count;
+    // An append failed and its bytes could not be cut: nothing more is shared until a restart (whose
+    // load cuts them and retires the id).
+    volatile bool broken;
 
     // Candidates: slot = hash of the value; a different value landing in a slot replaces it.
     readonly string?[] candidateValues = [];
@@ -64,7 +74,7 @@ public sealed class SharedValueTable : IDisposable
             throw new ArgumentOutOfRangeException(nameof(minProfiles), "Store:SharedValueMinProfiles must be 0-255.");
         if (maxValues is < 1 or > 1 << 21)
             throw new ArgumentOutOfRangeException(nameof(maxValues), "Store:MaxSharedValues must be 1-2097152.");
-        if (maxValueBytes is < 2 or > 1024)
+        if (maxValueBytes is < 2 or > MaxEntryBytes)
             throw new ArgumentOutOfRangeException(nameof(maxValueBytes), "Store:MaxSharedValueBytes must be 2-1024.");
         this.path = path;
         MinProfiles = minProfiles;
@@ -80,9 +90,13 @@ public sealed class SharedValueTable : IDisposable
             for (int i = 0; i < candidateLocks.Length; i++)
                 candidateLocks[i] = new object();
         }
-        file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, 4096, FileOptions.None);
+        bool created = !File.Exists(path);
+        // Unbuffered: a failed write must leave nothing behind in a buffer that a later flush would write.
+        file = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.Read, bufferSize: 0, FileOptions.None);
         try
         {
+            if (created)
+                Cdp.Server.Storage.DirectorySync.Flush(Path.GetDirectoryName(Path.GetFullPath(path))!);
             Load();
         }
         catch
@@ -111,29 +125,45 @@ public sealed class SharedValueTable : IDisposable
                 break;
             int length = BinaryPrimitives.ReadUInt16LittleEndian(header);
             uint checksum = BinaryPrimitives.ReadUInt32LittleEndian(header.AsSpan(2));
-            if (length is < 2 or > 1024)
-                break;
-            var bytes = new byte[length];
-            if (file.Read(bytes, 0, length) < length || Fnv1a(bytes) != checksum)
-                break;
-            if (count >= values.Length)
-                throw new InvalidDataException($"{path} holds more than {values.Length} shared values; raise Store:MaxSharedValues to open it.");
-            values[count] = bytes;
-            ids[Encoding.UTF8.GetString(bytes)] = count;
-            count++;
+            byte[]? bytes = null;
+            if (length == 0 && checksum == TombstoneChecksum)
+            {
+                // A retired id (see the remarks): it keeps its place, and reading it is an error.
+            }
+            else
+            {
+                if (length is < 2 or > MaxEntryBytes)
+                    break;
+                bytes = new byte[length];
+                if (file.Read(bytes, 0, length) < length || Fnv1a(bytes) != checksum)
+                    break;
+            }
+            Take(bytes);
             valid = file.Position;
         }
         long rest = file!.Length - valid;
-        if (rest > EntryHeader + 1024)
-            throw new InvalidDataException($"{path} is damaged after shared value {count}: {rest} bytes do not read as entries (a torn last entry is at most {EntryHeader + 1024}).");
+        if (rest > EntryHeader + MaxEntryBytes)
+            throw new InvalidDataException($"{path} is damaged after shared value {count}: {rest} bytes do not read as entries (a torn last entry is at most {EntryHeader + MaxEntryBytes}). Restore the data folder from a backup.");
+        file.Position = valid;
         if (rest > 0)
         {
-            // Only the last append can be torn (each one is flushed before the next starts), so what
-            // follows the last whole entry is that append: no record holds its id.
             file.SetLength(valid);
+            var tombstone = new byte[EntryHeader];
+            BinaryPrimitives.WriteUInt32LittleEndian(tombstone.AsSpan(2), TombstoneChecksum);
+            file.Write(tombstone);
             file.Flush(flushToDisk: true);
+            Take(null);
         }
-        file.Position = valid;
+    }
+
+    void Take(byte[]? bytes)
+    {
+        if (count >= values.Length)
+            throw new InvalidDataException($"{path} holds more than {values.Length} shared values; raise Store:MaxSharedValues to open it.");
+        values[count] = bytes!;
+        if (bytes is not null)
+            ids[Encoding.UTF8.GetString(bytes)] = count;
+        count++;
     }
 
     /// <summary>The UTF-8 bytes of shared value <paramref name="id"/>.</summary>
@@ -142,29 +172,32 @@ public sealed class SharedValueTable : IDisposable
     {
         if ((uint)id >= (uint)Volatile.Read(ref count))
             throw new InvalidDataException($"a record refers to shared value {id}, but the table holds {Count} ({path ?? "no table"}).");
-        return values[id];
+        return values[id] ?? throw new InvalidDataException($"shared value {id} was lost: {path} ended in a torn or damaged entry for it when it was opened.");
     }
 
     /// <summary>The id of <paramref name="value"/> when it is shared; -1 when it is not (yet).</summary>
     public int TryGetId(string value) => ids.TryGetValue(value, out int id) ? id : -1;
 
     /// <summary>
-    /// The id to store for <paramref name="value"/> written to profile <paramref name="profile"/>, or
-    /// -1 to store it as it is. Counts the profile towards sharing the value, and shares it (a durable
-    /// append) when it is the <see cref="MinProfiles"/>-th distinct profile seen with it.
+    /// Counts <paramref name="profile"/>, whose applied write holds <paramref name="value"/>, towards
+    /// sharing the value, and shares it (a durable append) when it is the <see cref="MinProfiles"/>-th
+    /// distinct profile seen with it. <paramref name="currentMaster"/> maps a counted profile to the one it
+    /// has since been merged into, so that a merged person counts once. Returns the value's id, or -1
+    /// while it is not shared.
     /// </summary>
-    public int Resolve(string value, ulong profile)
+    public int Observe(string value, ulong profile, Func<ulong, ulong>? currentMaster = null)
     {
         if (ids.TryGetValue(value, out int id))
             return id;
-        if (MinProfiles == 0 || value.Length < 2 || value.Length > MaxValueBytes || Volatile.Read(ref count) >= MaxValues)
+        if (MinProfiles == 0 || broken || value.Length < 2 || value.Length > MaxValueBytes || Volatile.Read(ref count) >= MaxValues)
             return -1;
         int byteCount = Encoding.UTF8.GetByteCount(value);
         if (byteCount < 2 || byteCount > MaxValueBytes)
             return -1;
         int slot = (int)((uint)value.GetHashCode() & (CandidateSlots - 1));
-        bool share;
-        lock (candidateLocks[slot & (CandidateStripes - 1)])
+        var stripe = candidateLocks[slot & (CandidateStripes - 1)];
+        Span<ulong> profiles = stackalloc ulong[MinProfiles];
+        lock (stripe)
         {
             if (!string.Equals(candidateValues[slot], value, StringComparison.Ordinal))
             {
@@ -180,11 +213,42 @@ public sealed class SharedValueTable : IDisposable
                 candidateCounts[slot]++;
                 return -1;
             }
-            candidateValues[slot] = null;
-            candidateCounts[slot] = 0;
-            share = true;
+            seen.CopyTo(profiles);
+            profiles[^1] = profile;
         }
-        return share ? Append(value, byteCount) : -1;
+        int distinct = profiles.Length;
+        if (currentMaster is not null)
+        {
+            // Outside the lock: the mapping reads the store.
+            for (int i = 0; i < profiles.Length; i++)
+                profiles[i] = currentMaster(profiles[i]);
+            profiles.Sort();
+            distinct = 1;
+            for (int i = 1; i < profiles.Length; i++)
+                if (profiles[i] != profiles[distinct - 1])
+                    profiles[distinct++] = profiles[i];
+        }
+        lock (stripe)
+        {
+            bool stillCandidate = string.Equals(candidateValues[slot], value, StringComparison.Ordinal);
+            if (distinct < MinProfiles)
+            {
+                // Fewer people than counted: keep counting from the merged set (a count lost to a race
+                // here only delays sharing).
+                if (stillCandidate)
+                {
+                    profiles[..distinct].CopyTo(candidateProfiles.AsSpan(slot * MinProfiles));
+                    candidateCounts[slot] = (byte)distinct;
+                }
+                return -1;
+            }
+            if (stillCandidate)
+            {
+                candidateValues[slot] = null;
+                candidateCounts[slot] = 0;
+            }
+        }
+        return Append(value, byteCount);
     }
 
     int Append(string value, int byteCount)
@@ -193,7 +257,7 @@ public sealed class SharedValueTable : IDisposable
         {
             if (ids.TryGetValue(value, out int id))
                 return id;
-            if (count >= MaxValues)
+            if (count >= MaxValues || broken)
                 return -1;
             var bytes = new byte[EntryHeader + byteCount];
             Encoding.UTF8.GetBytes(value, bytes.AsSpan(EntryHeader));
@@ -208,9 +272,18 @@ public sealed class SharedValueTable : IDisposable
             }
             catch (IOException)
             {
-                // A full disk: the value stays in its records instead; cut what may have been written
-                // so the next append starts on an entry boundary.
-                try { file.SetLength(position); file.Position = position; } catch (IOException) { }
+                // A full disk: the value stays in its records instead. Cut what may have been written
+                // so the next append starts on an entry boundary; if even that fails, share nothing
+                // more until a restart, whose load cuts the bytes and retires the id.
+                try
+                {
+                    file.SetLength(position);
+                    file.Position = position;
+                }
+                catch (IOException)
+                {
+                    broken = true;
+                }
                 return -1;
             }
             id = count;
