@@ -27,6 +27,9 @@ namespace Cdp.Server.Profiles;
 ///     (format 3, still read: varint name id | u8 kind | varint (source id + 1, 0 = none) | zigzag(event time - base))
 ///     payload: none (null, false, true) | zigzag varint (int, timestamp as Unix ms) | f64 (double)
 ///              | varint length + UTF-8 (string) | varint count + (varint length + UTF-8)* (string list)
+///              | varint id (shared string, kind 8) | varint count + (varint 2*length + UTF-8 | varint 2*id+1)*
+///              (list with shared items, kind 9) | varint (zigzag(m) &lt;&lt; 3 | s) (decimal double m/10^s, kind 10);
+///              see <see cref="StoredKind"/> and <see cref="SharedValueTable"/>
 /// events, sorted by name id:             varint name id | varint count | zigzag(first - base) | varint (last - first)
 /// computed, sorted by storage id:        varint storage id | varint state length | state (see <see cref="ComputedState"/>)
 /// </code>
