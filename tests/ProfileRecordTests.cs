@@ -143,11 +143,12 @@ public sealed class ProfileRecordTests
     }
 
     [Fact]
-    public void A_trait_written_with_the_profile_and_no_source_costs_a_name_and_a_tag()
+    public void A_trait_written_with_the_profile_and_no_source_costs_one_byte_of_header()
     {
-        // Time equal to the base (the creating write's time) and no source: neither is stored.
+        // Time equal to the base (the creating write's time) and no source: neither is stored, and
+        // the name id (1, a step of 2 from the start) fits in the tag.
         var plain = Merge([], Delta(b => b.AddTrait(1, TraitValue.Int(5)), 1, 1_000, 1_000));
-        Assert.Equal(ProfileRecord.HeaderSize + 3, ProfileRecord.UsedLength(plain));
+        Assert.Equal(ProfileRecord.HeaderSize + 2, ProfileRecord.UsedLength(plain));
         Assert.Equal(ProfileRecord.FormatVersion, plain[0]);
 
         // A source and a time off the base are both kept, and read back.
@@ -219,9 +220,86 @@ public sealed class ProfileRecordTests
     public void A_trait_tag_with_unknown_bits_is_invalid_not_an_exception()
     {
         var record = Merge([], Delta(b => b.AddTrait(1, TraitValue.Int(5)), 1, 10, 10)).ToArray();
-        // Header, then name id (1 byte), then the tag.
-        record[ProfileRecord.HeaderSize + 1] |= 0x40;
+        // Format 6: the header, then the tag, whose every bit means something; kinds 11-15 do not exist.
+        record[ProfileRecord.HeaderSize] |= 0x0F;
         Assert.False(ProfileRecord.IsValid(record));
+
+        // Format 5: the name id (1 byte), then the tag, whose bits 6-7 are unused.
+        var format5 = LegacyRecords.Format5(Merge([], Delta(b => b.AddTrait(1, TraitValue.Int(5)), 1, 10, 10)));
+        Assert.True(ProfileRecord.IsValid(format5));
+        format5[ProfileRecord.HeaderSize + 1] |= 0x40;
+        Assert.False(ProfileRecord.IsValid(format5));
+    }
+
+    [Fact]
+    public void Trait_names_are_stored_as_steps_and_read_back_whatever_their_gaps()
+    {
+        var random = new Random(20261207);
+        for (int round = 0; round < 500; round++)
+        {
+            // Dense runs (steps 1-3 fit the tag), gaps (the name id follows) and ids past 127 (two-byte varints).
+            var names = new SortedSet<ushort>();
+            int count = random.Next(1, 40);
+            ushort next = (ushort)random.Next(0, 4);
+            for (int i = 0; i < count; i++)
+            {
+                names.Add(next);
+                next += (ushort)(random.Next(4) == 0 ? random.Next(4, 400) : random.Next(1, 4));
+            }
+            var builder = new ProfileRecordBuilder();
+            builder.AddIdentifier(IdentifierTypes.Email, $"u{round}@x.com");
+            foreach (var name in names)
+                builder.AddTrait(name, TraitValue.Int(name * 7));
+            var record = Merge([], builder.Build(1, 1_000, 1_000, -1).ToArray());
+            Assert.True(ProfileRecord.IsValid(record));
+            // A merge that adds traits in between re-encodes the steps around them.
+            var more = new ProfileRecordBuilder();
+            var added = new SortedSet<ushort>();
+            for (int i = 0; i < random.Next(0, 10); i++)
+                added.Add((ushort)random.Next(0, 1000));
+            foreach (var name in added)
+                more.AddTrait(name, TraitValue.Int(name * 7));
+            var merged = Merge(record, more.Build(2, 2_000, 2_000, -1).ToArray());
+            Assert.True(ProfileRecord.IsValid(merged));
+
+            names.UnionWith(added);
+            var reader = new ProfileRecordReader(merged, null);
+            foreach (var name in names)
+            {
+                Assert.True(reader.NextTrait(out var t));
+                Assert.Equal((name, name * 7L), (t.NameId, t.Integer));
+            }
+            Assert.False(reader.NextTrait(out _));
+            // Format 5 holds the same profile in more bytes.
+            var old = LegacyRecords.Format5(merged);
+            Assert.True(ProfileRecord.IsValid(old));
+            Assert.True(old.Length > merged.Length);
+            Assert.Equal(merged, Reencode(old));
+        }
+    }
+
+    /// <summary>A record of an older format as a merge rewrites it: in the current format, with the same content.</summary>
+    static byte[] Reencode(byte[] old) => Merge(old, Delta(_ => { }, 0, ProfileRecord.CreatedAt(old), ProfileRecord.UpdatedAt(old)));
+
+    [Fact]
+    public void Identifiers_are_packed_when_short_and_kept_whole_when_long()
+    {
+        var longValue = new string('x', 40) + "@example.com";
+        var builder = new ProfileRecordBuilder();
+        builder.AddIdentifier(IdentifierTypes.Email, "a@x.com");
+        builder.AddIdentifier(IdentifierTypes.Email, longValue);
+        builder.AddIdentifier(200, "custom");
+        var record = Merge([], builder.Build(1, 1_000, 1_000, -1).ToArray());
+        // 1 + 7, then 0 | type | length | 52 bytes, then 0 | 200 | length | 6 bytes.
+        Assert.Equal(ProfileRecord.HeaderSize + 8 + 3 + longValue.Length + 3 + 6, ProfileRecord.UsedLength(record));
+        var reader = new ProfileRecordReader(record, null);
+        Assert.True(reader.NextIdentifier(out var t1, out var v1));
+        Assert.True(reader.NextIdentifier(out var t2, out var v2));
+        Assert.True(reader.NextIdentifier(out var t3, out var v3));
+        Assert.False(reader.NextIdentifier(out _, out _));
+        Assert.Equal((IdentifierTypes.Email, "a@x.com"), (t1, System.Text.Encoding.UTF8.GetString(v1)));
+        Assert.Equal((IdentifierTypes.Email, longValue), (t2, System.Text.Encoding.UTF8.GetString(v2)));
+        Assert.Equal(((byte)200, "custom"), (t3, System.Text.Encoding.UTF8.GetString(v3)));
     }
 
     [Fact]
@@ -299,9 +377,9 @@ public sealed class ProfileRecordTests
     }
 
     /// <summary>A record as format 4 stored it: the head's side in byte 14, byte 1 zero, no events offset.</summary>
-    static byte[] Format4Record(byte[] format5)
+    static byte[] Format4Record(byte[] record)
     {
-        var r = format5.ToArray();
+        var r = LegacyRecords.Format5(record);
         byte side = ProfileRecord.HistoryHeadSide(r);
         r[0] = ProfileRecord.Format4;
         r[1] = 0;
@@ -311,11 +389,11 @@ public sealed class ProfileRecordTests
     }
 
     [Fact]
-    public void A_format_4_record_keeps_its_head_is_merged_into_format_5_and_is_never_patched_in_place()
+    public void A_format_4_record_keeps_its_head_is_merged_into_the_current_format_and_is_never_patched_in_place()
     {
-        var format5 = Merge([], Delta(b => { b.AddIdentifier(IdentifierTypes.Email, "a@x.com"); b.AddTrait(1, TraitValue.Int(1)); b.AddEvent(9, 10); }, 1, 10, 10));
-        ProfileRecord.SetHistoryHead(format5, 4_096, side: 2);
-        var old = Format4Record(format5);
+        var current = Merge([], Delta(b => { b.AddIdentifier(IdentifierTypes.Email, "a@x.com"); b.AddTrait(1, TraitValue.Int(1)); b.AddEvent(9, 10); }, 1, 10, 10));
+        ProfileRecord.SetHistoryHead(current, 4_096, side: 2);
+        var old = Format4Record(current);
         Assert.True(ProfileRecord.IsValid(old));
         Assert.Equal((4_096L, (byte)2, 0), (ProfileRecord.HistoryHeadAddress(old), ProfileRecord.HistoryHeadSide(old), ProfileRecord.EventsOffset(old)));
 
@@ -325,7 +403,7 @@ public sealed class ProfileRecordTests
         Assert.Equal((ProfileRecord.Format4, 8_192L, (byte)1, (byte)0), (moved[0], ProfileRecord.HistoryHeadAddress(moved), moved[14], moved[1]));
         Assert.True(ProfileRecord.IsValid(moved));
 
-        // Counting an event goes through the merge, which writes format 5 with the same head.
+        // Counting an event goes through the merge, which writes the current format with the same head.
         var count = Delta(b => b.AddEvent(9, 20), 2, 20, 20);
         var patched = old.ToArray();
         Assert.False(ProfileRecord.TryMergeEventsInPlace(patched, count));

@@ -110,9 +110,9 @@ public sealed class RecordFormat4Tests
                 using var session = engine.NewSession();
                 var command = new WriteCommand();
                 first = Track(session, command, "f3@x.test");
-                // Make it a format-3 profile: the master id at offset 16 (no traits, so the entries
-                // read the same) and the head as a record of its own.
-                var raw = session.ReadRawProfileForTests(first.MasterId);
+                // Make it a format-3 profile: the body as format 5 wrote it (no traits, so format 3
+                // reads it the same), the master id at offset 16 and the head as a record of its own.
+                var raw = LegacyRecords.Format5(session.ReadRawProfileForTests(first.MasterId));
                 raw[0] = ProfileRecord.PreviousFormatVersion;
                 raw[1] = 0;  // format 3: flags (format 4: the head's side)
                 raw[14] = raw[15] = 0;  // format 3: reserved (format 4: the events offset)

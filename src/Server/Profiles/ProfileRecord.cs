@@ -10,7 +10,7 @@ namespace Cdp.Server.Profiles;
 /// <remarks>
 /// <code>
 /// header (48 bytes)
-///   0 u8  format version (5)       1 u8  history head side (formats 3 and 4: flags, always 0)
+///   0 u8  format version (6)       1 u8  history head side (formats 3 and 4: flags, always 0)
 ///   2 u16 identifier count         4 u16 trait count       6 u16 event count
 ///   8 u32 used length (header included; the FASTER value may be larger: spare capacity for in-place growth)
 ///  12 u16 computed-trait count    14 u16 offset of the events section, 0 when past 65,535
@@ -19,12 +19,18 @@ namespace Cdp.Server.Profiles;
 ///         which is also the key; format-3 heads are records of their own, see EngineSession.ReadHistoryHead)
 ///  24 u64 last applied sequence number
 ///  32 i64 created at (Unix ms; the "base" of the times below)    40 i64 updated at (Unix ms)
-/// identifiers, sorted by (type, bytes):  u8 type | varint length | UTF-8 value
-/// traits, sorted by name id:             varint name id | u8 tag | [varint source id] | [zigzag(event time - base)] | payload
+/// identifiers, sorted by (type, bytes):  u8 (type &lt;&lt; 5 | length) | UTF-8 value   when the type is 1-7 and the length 0-31
+///                                        u8 0 | u8 type | varint length | UTF-8 value   otherwise
+///     (formats 3-5, still read: u8 type | varint length | UTF-8 value)
+/// traits, sorted by name id:             u8 tag | [varint name id] | [varint source id] | [zigzag(event time - base)] | payload
 ///     tag: bits 0-3 the kind, bit 4 (0x10) a source id follows (none: the write named no source),
-///          bit 5 (0x20) a time follows (none: the event time is the base). A value written with the
-///          profile and never changed costs two bytes of header, not four.
-///     (format 3, still read: varint name id | u8 kind | varint (source id + 1, 0 = none) | zigzag(event time - base))
+///          bit 5 (0x20) a time follows (none: the event time is the base), bits 6-7 the name id as a
+///          step of 1-3 from the previous trait's (the first trait steps from -1), 0 when the name id
+///          follows as a varint. Names are interned in the order a schema first sends them, so a
+///          profile's traits are mostly consecutive ids: a value written with the profile and never
+///          changed costs one byte of header.
+///     (format 5 and 4, still read: varint name id | u8 tag (bits 0-5 as above) | ...;
+///      format 3: varint name id | u8 kind | varint (source id + 1, 0 = none) | zigzag(event time - base))
 ///     payload: none (null, false, true) | zigzag varint (int, timestamp as Unix ms) | f64 (double)
 ///              | varint length + UTF-8 (string) | varint count + (varint length + UTF-8)* (string list)
 ///              | varint id (shared string, kind 8) | varint count + (varint 2*length + UTF-8 | varint 2*id+1)*
@@ -41,15 +47,20 @@ namespace Cdp.Server.Profiles;
 /// </remarks>
 public static class ProfileRecord
 {
-    /// <summary>Record format version written; <see cref="Format4"/> and <see cref="PreviousFormatVersion"/> are still read.</summary>
-    public const byte FormatVersion = 5;
+    /// <summary>Record format version written; <see cref="Format5"/>, <see cref="Format4"/> and <see cref="PreviousFormatVersion"/> are still read.</summary>
+    public const byte FormatVersion = 6;
+    /// <summary>Format 5: as format 6, except that identifiers are never packed and every trait starts with its name id.</summary>
+    public const byte Format5 = 5;
     /// <summary>Format 4: as format 5, except that byte 14 holds the history head's side and the events offset is unknown.</summary>
     public const byte Format4 = 4;
     /// <summary>Format 3: each trait's header has its kind byte, source and time always present, and the header holds no history head.</summary>
     public const byte PreviousFormatVersion = 3;
 
-    /// <summary>Whether the record's header holds its history head (formats 4 and 5).</summary>
-    public static bool HasHistoryHead(ReadOnlySpan<byte> r) => r[0] is FormatVersion or Format4;
+    /// <summary>Whether the record's header holds its history head (formats 4 to 6).</summary>
+    public static bool HasHistoryHead(ReadOnlySpan<byte> r) => r[0] is FormatVersion or Format5 or Format4;
+
+    /// <summary>Whether the record's header has the layout of format 5 and later (the head's side in byte 1, the events offset in byte 14).</summary>
+    static bool HasEventsOffset(ReadOnlySpan<byte> r) => r[0] is FormatVersion or Format5;
     /// <summary>Size of the fixed header.</summary>
     public const int HeaderSize = 48;
 
@@ -71,25 +82,25 @@ public static class ProfileRecord
     /// <summary>Which side of its history entry the profile is (see <see cref="HistoryHeadAddress"/>).</summary>
     public static byte HistoryHeadSide(ReadOnlySpan<byte> r) => r[0] switch
     {
-        FormatVersion => r[1],
+        FormatVersion or Format5 => r[1],
         Format4 => r[14],
         _ => 0,
     };
 
     /// <summary>
-    /// Where the events section starts (format 5), so a write that only counts events can go straight
+    /// Where the events section starts (formats 5 and 6), so a write that only counts events can go straight
     /// there (<see cref="TryMergeEventsInPlace"/>); 0 when unknown (formats 3 and 4, or a record past 65,535 bytes).
     /// </summary>
-    public static int EventsOffset(ReadOnlySpan<byte> r) => r[0] == FormatVersion ? BinaryPrimitives.ReadUInt16LittleEndian(r[14..]) : 0;
+    public static int EventsOffset(ReadOnlySpan<byte> r) => HasEventsOffset(r) ? BinaryPrimitives.ReadUInt16LittleEndian(r[14..]) : 0;
 
-    /// <summary>Points the history head of a format-4 or -5 record at <paramref name="address"/>; changes nothing else.</summary>
+    /// <summary>Points the history head of a record of format 4 or later at <paramref name="address"/>; changes nothing else.</summary>
     /// <remarks>A format-4 record is moved in its own layout: a replayed write the record already holds is not merged (and so not rewritten as format 5) before its head moves.</remarks>
     public static void SetHistoryHead(Span<byte> r, long address, byte side)
     {
         if (!HasHistoryHead(r))
             throw new ArgumentException($"a format-{r[0]} record has no history head field.", nameof(r));
         BinaryPrimitives.WriteInt64LittleEndian(r[16..], address);
-        r[r[0] == FormatVersion ? 1 : 14] = side;
+        r[HasEventsOffset(r) ? 1 : 14] = side;
     }
     /// <summary>Sequence number of the last write applied.</summary>
     public static ulong LastSeq(ReadOnlySpan<byte> r) => BinaryPrimitives.ReadUInt64LittleEndian(r[24..]);
@@ -224,7 +235,7 @@ public static class ProfileRecord
     /// <summary>Checks that <paramref name="r"/> is a whole, well-formed record; guards every reader.</summary>
     public static bool IsValid(ReadOnlySpan<byte> r)
     {
-        if (r.Length < HeaderSize || r[0] is not (FormatVersion or Format4 or PreviousFormatVersion))
+        if (r.Length < HeaderSize || r[0] is not (FormatVersion or Format5 or Format4 or PreviousFormatVersion))
             return false;
         int used = UsedLength(r);
         if (used < HeaderSize || used > r.Length)
@@ -281,7 +292,7 @@ public static class ProfileRecord
         var a = new ProfileRecordReader(current[..UsedLength(current)], values);
         var b = new ProfileRecordReader(delta[..UsedLength(delta)], values);
         long createdAt = Math.Min(CreatedAt(current), CreatedAt(delta));
-        var w = new SpanWriter(destination, createdAt);
+        var w = SpanWriter.ForRecord(destination, createdAt);
         w.Skip(HeaderSize);
 
         // Identifiers: sorted union.
@@ -572,8 +583,11 @@ public ref struct ProfileRecordReader
     readonly ReadOnlySpan<byte> record;
     readonly long timeBase;
     readonly bool previousFormat;
+    // Format 6: packed identifiers and trait names as steps (see ProfileRecord's layout).
+    readonly bool compact;
     readonly SharedValueTable? values;
     int identifiersLeft, traitsLeft, eventsLeft, computedLeft;
+    int lastTraitName;
 
     /// <summary>
     /// Starts reading after the header. <paramref name="values"/> resolves the record's shared trait
@@ -585,6 +599,8 @@ public ref struct ProfileRecordReader
         this.values = values;
         timeBase = ProfileRecord.CreatedAt(record);
         previousFormat = record[0] == ProfileRecord.PreviousFormatVersion;
+        compact = record[0] == ProfileRecord.FormatVersion;
+        lastTraitName = -1;
         identifiersLeft = ProfileRecord.IdentifierCount(record);
         traitsLeft = ProfileRecord.TraitCount(record);
         eventsLeft = ProfileRecord.EventCount(record);
@@ -613,10 +629,22 @@ public ref struct ProfileRecordReader
             return false;
         }
         identifiersLeft--;
-        type = record[Position];
-        int length = (int)Varint.Read(record[(Position + 1)..], out int n);
-        value = record.Slice(Position + 1 + n, length);
-        Position += 1 + n + length;
+        int p = Position;
+        byte first = record[p++];
+        int length;
+        if (compact && first >> 5 != 0)
+        {
+            type = (byte)(first >> 5);
+            length = first & 0x1F;
+        }
+        else
+        {
+            type = compact ? record[p++] : first;
+            length = checked((int)Varint.Read(record[p..], out int n));
+            p += n;
+        }
+        value = record.Slice(p, length);
+        Position = p + length;
         return true;
     }
 
@@ -630,9 +658,13 @@ public ref struct ProfileRecordReader
             return false;
         }
         traitsLeft--;
-        trait = previousFormat
-            ? TraitPayload.ReadPreviousEntry(record[Position..], timeBase, out int length)
-            : TraitPayload.ReadEntry(record[Position..], timeBase, values, out length);
+        int length;
+        if (compact)
+            trait = TraitPayload.ReadRecordEntry(record[Position..], timeBase, values, ref lastTraitName, out length);
+        else
+            trait = previousFormat
+                ? TraitPayload.ReadPreviousEntry(record[Position..], timeBase, out length)
+                : TraitPayload.ReadEntry(record[Position..], timeBase, values, out length);
         Position += length;
         return true;
     }
@@ -686,13 +718,32 @@ public ref struct SpanWriter
 {
     readonly Span<byte> buffer;
     readonly long timeBase;
+    // Writing a record body of the current format: packed identifiers, trait names as steps.
+    readonly bool compact;
+    int lastTraitName;
 
-    /// <summary>Writes from the start of <paramref name="buffer"/>; times are encoded relative to <paramref name="timeBase"/>.</summary>
-    public SpanWriter(Span<byte> buffer, long timeBase)
+    /// <summary>
+    /// Writes from the start of <paramref name="buffer"/>; times are encoded relative to <paramref name="timeBase"/>.
+    /// Identifiers and trait headers take the format-5 layout, which needs no context to read
+    /// (<see cref="TraitPayload.ReadEntry(ReadOnlySpan{byte}, long, out int)"/>): for scratch buffers of single entries.
+    /// </summary>
+    public SpanWriter(Span<byte> buffer, long timeBase) : this(buffer, timeBase, compact: false)
+    {
+    }
+
+    SpanWriter(Span<byte> buffer, long timeBase, bool compact)
     {
         this.buffer = buffer;
         this.timeBase = timeBase;
+        this.compact = compact;
+        lastTraitName = -1;
     }
+
+    /// <summary>
+    /// A writer of a record body in <see cref="ProfileRecord.FormatVersion"/>: identifiers packed, each
+    /// trait's name written as a step from the previous one, so traits must come in the record's order.
+    /// </summary>
+    public static SpanWriter ForRecord(Span<byte> buffer, long timeBase) => new(buffer, timeBase, compact: true);
 
     /// <summary>Bytes written so far.</summary>
     public int Position { get; private set; }
@@ -742,7 +793,15 @@ public ref struct SpanWriter
     public bool TryWriteLengthPrefixed(scoped ReadOnlySpan<byte> bytes) => TryWriteVarint((ulong)bytes.Length) && TryWrite(bytes);
 
     /// <summary>Writes an identifier entry.</summary>
-    public bool TryWriteIdentifier(byte type, scoped ReadOnlySpan<byte> value) => TryWriteByte(type) && TryWriteLengthPrefixed(value);
+    public bool TryWriteIdentifier(byte type, scoped ReadOnlySpan<byte> value)
+    {
+        if (!compact)
+            return TryWriteByte(type) && TryWriteLengthPrefixed(value);
+        // An e-mail address, phone number or user id of up to 31 bytes costs one byte of header.
+        if (type is >= 1 and <= 7 && value.Length <= 0x1F)
+            return TryWriteByte((byte)(type << 5 | value.Length)) && TryWrite(value);
+        return TryWriteByte(0) && TryWriteByte(type) && TryWriteLengthPrefixed(value);
+    }
 
     /// <summary>Writes an event counter entry.</summary>
     public bool TryWriteEvent(in EventEntry e)
@@ -759,7 +818,18 @@ public ref struct SpanWriter
             tag |= TraitPayload.HasSource;
         if (time != timeBase)
             tag |= TraitPayload.HasTime;
-        return TryWriteVarint(nameId) && TryWriteByte(tag)
+        bool header;
+        if (compact)
+        {
+            int step = nameId - lastTraitName;
+            lastTraitName = nameId;
+            header = step is >= 1 and <= TraitPayload.MaxNameStep
+                ? TryWriteByte((byte)(tag | step << TraitPayload.NameStepShift))
+                : TryWriteByte(tag) && TryWriteVarint(nameId);
+        }
+        else
+            header = TryWriteVarint(nameId) && TryWriteByte(tag);
+        return header
             && (source < 0 || TryWriteVarint((ulong)source))
             && (time == timeBase || TryWriteZigZag(time - timeBase));
     }
@@ -838,6 +908,10 @@ public static class TraitPayload
     public const byte HasTime = 0x20;
     const byte KindMask = 0x0F;
     const byte KnownTagBits = KindMask | HasSource | HasTime;
+    /// <summary>Where a format-6 tag keeps the step from the previous trait's name id (bits 6-7; 0: the name id follows).</summary>
+    internal const int NameStepShift = 6;
+    /// <summary>Largest step a format-6 tag holds.</summary>
+    internal const int MaxNameStep = 3;
 
     /// <summary>Reads a trait entry (name, tag, optional source and time, payload) at the start of <paramref name="s"/>, which holds no shared values.</summary>
     public static TraitEntry ReadEntry(ReadOnlySpan<byte> s, long timeBase, out int length) => ReadEntry(s, timeBase, null, out length);
@@ -851,6 +925,43 @@ public static class TraitPayload
             throw new ArgumentOutOfRangeException(nameof(s), $"unknown trait tag bits 0x{tag:x2}");
         byte kind = (byte)(tag & KindMask);
         int source = -1, n;
+        if ((tag & HasSource) != 0)
+        {
+            source = checked((int)Varint.Read(s[p..], out n));
+            p += n;
+        }
+        long time = timeBase;
+        if ((tag & HasTime) != 0)
+        {
+            time += Varint.ReadZigZag(s[p..], out n);
+            p += n;
+        }
+        int payloadLength = Length(kind, s[p..]);
+        length = p + payloadLength;
+        return new TraitEntry(nameId, kind, time, s.Slice(p, payloadLength), source, values);
+    }
+
+    /// <summary>
+    /// Reads a trait entry of a format-6 record (tag, name id as a step from <paramref name="lastName"/> or
+    /// a varint, optional source and time, payload); <paramref name="lastName"/> moves to its name id.
+    /// </summary>
+    public static TraitEntry ReadRecordEntry(ReadOnlySpan<byte> s, long timeBase, SharedValueTable? values, scoped ref int lastName, out int length)
+    {
+        byte tag = s[0];
+        int p = 1, n;
+        int step = tag >> NameStepShift;
+        ushort nameId;
+        if (step != 0)
+            nameId = checked((ushort)(lastName + step));
+        else
+        {
+            nameId = checked((ushort)Varint.Read(s[p..], out n));
+            p += n;
+        }
+        lastName = nameId;
+        tag &= KnownTagBits;
+        byte kind = (byte)(tag & KindMask);
+        int source = -1;
         if ((tag & HasSource) != 0)
         {
             source = checked((int)Varint.Read(s[p..], out n));

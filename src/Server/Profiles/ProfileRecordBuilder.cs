@@ -96,7 +96,7 @@ public sealed class ProfileRecordBuilder
 
     int TryEncode(Span<byte> destination, ulong seq, long receivedAt, long eventTime, int source)
     {
-        var w = new SpanWriter(destination, receivedAt);
+        var w = SpanWriter.ForRecord(destination, receivedAt);
         if (destination.Length < ProfileRecord.HeaderSize)
             return -1;
         w.Skip(ProfileRecord.HeaderSize);

@@ -26,16 +26,24 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
 
     /// <summary>
     /// Capacity for a record that uses <paramref name="used"/> bytes: a quarter extra (at least 64 bytes)
-    /// so most later writes update in place, rounded to 8.
+    /// so most later writes update in place, rounded up to a <see cref="Fit"/>.
     /// </summary>
-    public static int Capacity(int used) => (used + Math.Max(64, used / 4) + 7) & ~7;
+    public static int Capacity(int used) => Fit(used + Math.Max(64, used / 4));
 
     /// <summary>
-    /// Capacity of a new record: exactly what it uses, rounded to 8. Many profiles are written once
+    /// Capacity of a new record: what it uses, rounded up to a <see cref="Fit"/>. Many profiles are written once
     /// (loaded from a CRM, or a visitor who never returns), so headroom is given only to a record
     /// that has been updated (<see cref="Capacity"/>), i.e. that is likely to be updated again.
     /// </summary>
-    public static int InitialCapacity(int used) => (used + 7) & ~7;
+    public static int InitialCapacity(int used) => Fit(used);
+
+    /// <summary>
+    /// The smallest capacity of at least <paramref name="bytes"/> that leaves no padding in the log. A profile
+    /// record is 8 (record header) + 16 (key: length and 9 bytes, aligned) + 4 (value length) + capacity bytes,
+    /// and FASTER rounds every record up to 8: a capacity of 4 more than a multiple of 8 makes the record end
+    /// on that boundary, so the bytes that rounding would waste are room for the record to grow instead.
+    /// </summary>
+    public static int Fit(int bytes) => ((bytes + 4 + 7) & ~7) - 4;
 
     /// <inheritdoc />
     public int GetInitialLength(ref SpanByte input)
