@@ -117,9 +117,8 @@ public sealed class RecordFormat4Tests
                 raw[1] = 0;  // format 3: flags (format 4: the head's side)
                 raw[14] = raw[15] = 0;  // format 3: reserved (format 4: the events offset)
                 System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(raw.AsSpan(16), first.MasterId);
+                session.UpsertRawForTests(session.ProfileKeyForTests(first.MasterId), raw);
                 var key = new byte[9];
-                StoreKeys.WriteProfile(key, first.MasterId);
-                session.UpsertRawForTests(key, raw);
                 StoreKeys.WriteHistory(key, first.MasterId);
                 var head = new byte[9];
                 System.Buffers.Binary.BinaryPrimitives.WriteInt64LittleEndian(head, first.JournalAddress);

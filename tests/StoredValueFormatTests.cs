@@ -43,8 +43,7 @@ public sealed class StoredValueFormatTests
             BinaryPrimitives.WriteInt64LittleEndian(wideHead, first.JournalAddress);
             session.UpsertRawForTests(historyKey, wideHead);
             // Before format 4 the record held no head: the one of its own is what a write must find.
-            var profileKey = new byte[9];
-            StoreKeys.WriteProfile(profileKey, first.MasterId);
+            var profileKey = session.ProfileKeyForTests(first.MasterId);
             var record = session.ReadRawProfileForTests(first.MasterId);
             Assert.Equal(first.JournalAddress, Cdp.Server.Profiles.ProfileRecord.HistoryHeadAddress(record));
             Cdp.Server.Profiles.ProfileRecord.SetHistoryHead(record, 0, 0);

@@ -412,14 +412,12 @@ public sealed unsafe partial class EngineSession : IDisposable
         foreach (var (items, identifiers, id, ids) in new[] { (plan.Kept, plan.KeptIdentifiers, plan.KeptId, plan.KeptIds), (plan.Split, plan.SplitIdentifiers, plan.SplitId, plan.SplitIds) })
         {
             var record = Rebuild(items, identifiers, id, e);
-            StoreKeys.WriteProfile(key, id);
-            UpsertValue(key, record);
+            UpsertValue(key[..WriteProfileKey(key, id)], record);
             ProfileRecord.WriteAlias(alias, id);
             foreach (var old in ids)
                 if (old != id)
                 {
-                    StoreKeys.WriteProfile(key, old);
-                    UpsertValue(key, alias);
+                    UpsertValue(key[..WriteProfileKey(key, old)], alias);
                     DeleteKey(AbsorbedKey(old));
                 }
             WriteAbsorbed(id, [.. ids.Where(old => old != id)]);
@@ -433,8 +431,7 @@ public sealed unsafe partial class EngineSession : IDisposable
         if (e.MasterId != plan.KeptId && e.MasterId != plan.SplitId && !plan.KeptIds.Contains(e.MasterId) && !plan.SplitIds.Contains(e.MasterId))
         {
             ProfileRecord.WriteAlias(alias, plan.KeptId);
-            StoreKeys.WriteProfile(key, e.MasterId);
-            UpsertValue(key, alias);
+            UpsertValue(key[..WriteProfileKey(key, e.MasterId)], alias);
             DeleteKey(AbsorbedKey(e.MasterId));
         }
     }
@@ -861,11 +858,15 @@ public sealed unsafe partial class EngineSession : IDisposable
         return view;
     }
 
+    /// <summary>The key <paramref name="master"/>'s profile is stored under in the current store. For tests.</summary>
+    internal byte[] ProfileKeyForTests(ulong master) => ProfileKeyBytes(master);
+
     /// <summary>The stored value under a profile key as it is (a record or an alias); empty when none. For tests.</summary>
-    internal byte[] ReadRawProfileForTests(ulong master)
+    internal byte[] ReadRawProfileForTests(ulong master) => ReadRawForTests(ProfileKeyBytes(master));
+
+    /// <summary>The stored value under <paramref name="key"/>, a profile key of either form; empty when none. For tests.</summary>
+    internal byte[] ReadRawForTests(ReadOnlySpan<byte> key)
     {
-        Span<byte> key = stackalloc byte[9];
-        StoreKeys.WriteProfile(key, master);
         if (!TryRead(key, recordBuffer, out var output))
             return [];
         if (!output.IsSpanByte)
@@ -1149,7 +1150,7 @@ public sealed unsafe partial class EngineSession : IDisposable
         input.AsSpan(1, ProfileInput.HeaderSize - 1).Clear();
         delta.CopyTo(input.AsSpan(ProfileInput.HeaderSize));
         Span<byte> key = stackalloc byte[9];
-        StoreKeys.WriteProfile(key, master);
+        key = key[..WriteProfileKey(key, master)];
         var status = Rmw(key, input.AsSpan(0, inputLength));
         if (status.IsCanceled)
             throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
@@ -1260,7 +1261,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     {
         aliasTo = 0;
         Span<byte> key = stackalloc byte[9];
-        StoreKeys.WriteProfile(key, master);
+        key = key[..WriteProfileKey(key, master)];
         if (!TryRead(key, recordBuffer, out var output))
             return false;
         if (!output.IsSpanByte)
@@ -1314,12 +1315,14 @@ public sealed unsafe partial class EngineSession : IDisposable
         return keyBuffer.AsSpan(0, 2 + utf8Value.Length);
     }
 
-    static byte[] ProfileKeyBytes(ulong master)
+    byte[] ProfileKeyBytes(ulong master)
     {
-        var key = new byte[9];
-        StoreKeys.WriteProfile(key, master);
-        return key;
+        Span<byte> key = stackalloc byte[StoreKeys.MaxProfileKeyLength];
+        return key[..WriteProfileKey(key, master)].ToArray();
     }
+
+    /// <summary>Writes the key of <paramref name="master"/>'s profile in the form the current store uses and returns its length.</summary>
+    int WriteProfileKey(Span<byte> destination, ulong master) => StoreKeys.WriteProfile(destination, master, engine.Store.CompactProfileKeys);
 
     void UpsertValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
@@ -1351,8 +1354,7 @@ public sealed unsafe partial class EngineSession : IDisposable
     HistoryLink? ReadHistoryHead(ulong master)
     {
         Span<byte> key = stackalloc byte[9];
-        StoreKeys.WriteProfile(key, master);
-        if (TryReadHeader(key, out long address, out byte side) && address != 0)
+        if (TryReadHeader(key[..WriteProfileKey(key, master)], out long address, out byte side) && address != 0)
             return new HistoryLink(address, (HistorySide)side);
         StoreKeys.WriteHistory(key, master);
         if (!TryRead(key, valueBuffer, out var output))
@@ -1428,13 +1430,12 @@ public sealed unsafe partial class EngineSession : IDisposable
     void SetHistoryHead(ulong master, HistoryLink link)
     {
         Span<byte> key = stackalloc byte[9];
-        StoreKeys.WriteProfile(key, master);
         Span<byte> input = stackalloc byte[ProfileInput.SetHistoryHeadSize];
         input.Clear();
         input[0] = ProfileInput.SetHistoryHead;
         BinaryPrimitives.WriteInt64LittleEndian(input[ProfileInput.HeaderSize..], link.Address);
         input[ProfileInput.HeaderSize + 8] = (byte)link.Side;
-        if (TryRmw(key, input))
+        if (TryRmw(key[..WriteProfileKey(key, master)], input))
         {
             if (separateHeads.Remove(master))
             {
@@ -1530,10 +1531,11 @@ public sealed unsafe partial class EngineSession : IDisposable
 
     ReadOnlySpan<byte> DedupeKey(string messageId) => keyBuffer.AsSpan(0, StoreKeys.WriteDedupe(keyBuffer, messageId));
 
+    /// <summary>The bytes a profile's lock stripe is hashed from: its 9-byte key, whichever form the store holds, so stripes do not move with a compaction.</summary>
     static ReadOnlySpan<byte> ProfileKey(ulong master)
     {
-        var key = new byte[9];
-        StoreKeys.WriteProfile(key, master);
+        var key = new byte[StoreKeys.MaxProfileKeyLength];
+        StoreKeys.WriteProfile(key, master, compact: false);
         return key;
     }
 

@@ -155,7 +155,7 @@ public sealed partial class ProfileEngine
             records = old.CopyLiveRecordsTo(fresh);
             var token = fresh.TakeFullCheckpointAsync(CancellationToken.None).GetAwaiter().GetResult()
                 ?? throw new InvalidOperationException("the new store refused its first checkpoint");
-            metadata = new CheckpointMetadata(token, token, journalAddress, LastMasterId + 1, (ulong)Volatile.Read(ref lastSeq) + 1, 0, Time.GetUtcNow());
+            metadata = new CheckpointMetadata(token, token, journalAddress, LastMasterId + 1, (ulong)Volatile.Read(ref lastSeq) + 1, 0, Time.GetUtcNow(), fresh.CompactProfileKeys);
             metadata.Save(fresh.CheckpointDir);
             // The commit point: from here on a restart opens the new generation.
             StoreGenerations.Write(dataDir, generation);

@@ -414,7 +414,7 @@ public sealed partial class ProfileEngine : IAsyncDisposable
             // The replay position must be durable in the journal before the metadata points at it.
             Journal.CommitNow();
             var metadata = new CheckpointMetadata(full ? token.Value : lastCheckpoint!.IndexToken, token.Value, journalAddress, nextMasterId, nextSeq,
-                full ? 0 : lastCheckpoint!.LogCheckpointsSinceIndex + 1, Time.GetUtcNow());
+                full ? 0 : lastCheckpoint!.LogCheckpointsSinceIndex + 1, Time.GetUtcNow(), Store.CompactProfileKeys);
             metadata.Save(Store.CheckpointDir);
             lastCheckpoint = metadata;
             Store.PurgeExcept(metadata.IndexToken, metadata.LogToken);

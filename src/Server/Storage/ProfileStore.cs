@@ -69,19 +69,42 @@ public sealed class ProfileStore : IDisposable
     public int Generation { get; }
 
     /// <summary>
+    /// Whether profiles are kept under <see cref="StoreKeys.CompactProfile"/> keys: true for a store that
+    /// starts empty, and for one recovered from a checkpoint that says so; a store recovered from a
+    /// checkpoint written before they existed keeps the 9-byte keys it holds until a compaction copies
+    /// it into a new generation (<see cref="CopyLiveRecordsTo"/>).
+    /// </summary>
+    public bool CompactProfileKeys { get; private set; } = true;
+
+    /// <summary>Makes an empty store keep 9-byte profile keys, as stores written before compact keys do. For tests.</summary>
+    internal void UseNineByteProfileKeysForTests() => CompactProfileKeys = false;
+
+    /// <summary>
     /// Writes every live record (latest version, no tombstones) into <paramref name="target"/>, which
     /// then holds one version of each key and nothing deleted or superseded. Nothing may write to this
-    /// store meanwhile. Returns the number of records copied.
+    /// store meanwhile. Returns the number of records copied. Profile keys take the target's form
+    /// (<see cref="CompactProfileKeys"/>).
     /// </summary>
     public unsafe long CopyLiveRecordsTo(ProfileStore target)
     {
         using var from = NewSession();
         using var to = target.NewSession();
         using var iterator = from.Iterate();
+        bool compactKeys = target.CompactProfileKeys && !CompactProfileKeys;
+        byte* compactKey = stackalloc byte[StoreKeys.MaxProfileKeyLength];
         long copied = 0;
         while (iterator.GetNext(out _))
         {
-            var status = to.Upsert(ref iterator.GetKey(), ref iterator.GetValue());
+            ref var key = ref iterator.GetKey();
+            int compactLength = compactKeys ? StoreKeys.TryCompactProfileKey(key.AsReadOnlySpan(), new Span<byte>(compactKey, StoreKeys.MaxProfileKeyLength)) : 0;
+            Status status;
+            if (compactLength > 0)
+            {
+                var compact = SpanByte.FromPointer(compactKey, compactLength);
+                status = to.Upsert(ref compact, ref iterator.GetValue());
+            }
+            else
+                status = to.Upsert(ref key, ref iterator.GetValue());
             if (status.IsPending)
                 to.CompletePending(wait: true);
             copied++;
@@ -101,6 +124,7 @@ public sealed class ProfileStore : IDisposable
         try
         {
             Kv.Recover(metadata.IndexToken, metadata.LogToken);
+            CompactProfileKeys = metadata.CompactProfileKeys;
         }
         catch (Exception e)
         {

@@ -11,8 +11,25 @@ public static class StoreKeys
 {
     /// <summary><c>'i' | u8 identifier type | UTF-8 normalised value</c> → u64 master id.</summary>
     public const byte Identity = (byte)'i';
-    /// <summary><c>'p' | u64 master id</c> → profile record.</summary>
+    /// <summary><c>'p' | u64 master id</c> → profile record (for master ids from 2^28 on, or in a store that holds no <see cref="CompactProfile"/> keys).</summary>
     public const byte Profile = (byte)'p';
+
+    /// <summary>
+    /// <c>0xF0 | (master id &gt;&gt; 24)</c>, then the id's low 24 bits → profile record, for master ids below
+    /// 2^28 in a store created with compact profile keys (<see cref="ProfileStore.CompactProfileKeys"/>).
+    /// </summary>
+    /// <remarks>
+    /// FASTER keeps a key as a 4-byte length and its bytes, aligned to 8: a 9-byte key takes 16 bytes,
+    /// a 4-byte key 8. With a profile per person that is 8 bytes per profile (memory per profile is a
+    /// tracked figure). The key spaces above all start with an ASCII letter, so none starts with 0xF_.
+    /// </remarks>
+    public const byte CompactProfile = 0xF0;
+
+    /// <summary>Master ids below this get a <see cref="CompactProfile"/> key in a store that uses them.</summary>
+    public const ulong CompactProfileLimit = 1UL << 28;
+
+    /// <summary>Length of the longest profile key.</summary>
+    public const int MaxProfileKeyLength = 9;
     /// <summary><c>'d' | UTF-8 messageId</c> → u64 master id of the write that first carried it.</summary>
     public const byte Dedupe = (byte)'d';
 
@@ -46,9 +63,34 @@ public static class StoreKeys
         return 2 + Encoding.UTF8.GetBytes(value, destination[2..]);
     }
 
-    /// <summary>Writes a profile key and returns its length.</summary>
-    public static int WriteProfile(Span<byte> destination, ulong masterId)
-        => WriteMasterKey(destination, Profile, masterId);
+    /// <summary>
+    /// Writes the profile key of <paramref name="masterId"/> and returns its length: 4 bytes when
+    /// <paramref name="compact"/> (the store's <see cref="ProfileStore.CompactProfileKeys"/>) and the id is
+    /// below <see cref="CompactProfileLimit"/>, otherwise 9. Which form a profile has depends on nothing else.
+    /// </summary>
+    public static int WriteProfile(Span<byte> destination, ulong masterId, bool compact)
+    {
+        if (!compact || masterId >= CompactProfileLimit)
+            return WriteMasterKey(destination, Profile, masterId);
+        destination[0] = (byte)(CompactProfile | (int)(masterId >> 24));
+        destination[1] = (byte)masterId;
+        destination[2] = (byte)(masterId >> 8);
+        destination[3] = (byte)(masterId >> 16);
+        return 4;
+    }
+
+    /// <summary>
+    /// When <paramref name="key"/> is a 9-byte profile key whose id has a compact form, writes that form
+    /// to <paramref name="destination"/> and returns its length; 0 for any other key (a compaction
+    /// moving an older store to compact keys).
+    /// </summary>
+    public static int TryCompactProfileKey(ReadOnlySpan<byte> key, Span<byte> destination)
+    {
+        if (key.Length != 9 || key[0] != Profile)
+            return 0;
+        ulong id = BinaryPrimitives.ReadUInt64LittleEndian(key[1..]);
+        return id < CompactProfileLimit ? WriteProfile(destination, id, compact: true) : 0;
+    }
 
     /// <summary>Writes a history head key and returns its length.</summary>
     public static int WriteHistory(Span<byte> destination, ulong masterId)

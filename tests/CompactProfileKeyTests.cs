@@ -1,0 +1,154 @@
+using Cdp.Server.Engine;
+using Cdp.Server.Hosting;
+using Cdp.Server.Storage;
+using Cdp.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
+using Xunit;
+
+namespace Cdp.Tests;
+
+/// <summary>
+/// Profiles live under 4-byte keys in a store that starts empty; a store written with 9-byte keys
+/// (before compact keys existed) keeps them through restarts and crash replay, and a compaction moves
+/// it to compact keys. Either way every profile stays reachable by its identifiers and its master id.
+/// </summary>
+public sealed class CompactProfileKeyTests
+{
+    static CdpOptions Options(string dir) => EngineFixture.SmallStore(dir);
+
+    static void AssertReachable(EngineSession session, IReadOnlyList<WriteResult> written)
+    {
+        for (int i = 0; i < written.Count; i++)
+        {
+            var byEmail = session.GetProfile("email", $"p{i}@keys.test", null);
+            Assert.NotNull(byEmail);
+            Assert.Equal(written[i].MasterId, byEmail!.MasterId);
+            Assert.Equal(written[i].MasterId, session.GetProfile("id", written[i].MasterId.ToString(), null)!.MasterId);
+            var report = session.AccessReport("email", $"p{i}@keys.test")!;
+            Assert.Null(report.HistoryMissing);
+        }
+    }
+
+    static List<WriteResult> WriteProfiles(EngineSession session, int count)
+    {
+        var command = new WriteCommand();
+        var written = new List<WriteResult>();
+        for (int i = 0; i < count; i++)
+            written.Add(EngineFixture.Track(session, command, $"p{i}@keys.test"));
+        // A second write to each: an update in place, and a history link to follow.
+        for (int i = 0; i < count; i++)
+            Assert.Equal(written[i].MasterId, EngineFixture.Track(session, command, $"p{i}@keys.test").MasterId);
+        return written;
+    }
+
+    [Fact]
+    public async Task A_new_store_keeps_profiles_under_four_byte_keys_through_a_checkpoint_and_a_crash()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            List<WriteResult> written;
+            await using (var engine = ProfileEngine.Open(Options(dir), TimeProvider.System, NullLogger.Instance))
+            {
+                using var session = engine.NewSession();
+                written = WriteProfiles(session, 20);
+                Assert.True(engine.Store.CompactProfileKeys);
+                Assert.Equal(4, session.ProfileKeyForTests(written[0].MasterId).Length);
+                await engine.CheckpointAsync();
+                // Written after the checkpoint: replayed from the journal after the crash.
+                var command = new WriteCommand();
+                for (int i = 0; i < 20; i++)
+                    EngineFixture.Track(session, command, $"p{i}@keys.test");
+                TestServer.CopyDataDirWhileLive(dir, dir + "-crash");
+            }
+            await using (var engine = ProfileEngine.Open(Options(dir + "-crash"), TimeProvider.System, NullLogger.Instance))
+            {
+                Assert.True(engine.Store.CompactProfileKeys);
+                using var session = engine.NewSession();
+                AssertReachable(session, written.Take(20).ToList());
+            }
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+            TestServer.TryDelete(dir + "-crash");
+        }
+    }
+
+    [Fact]
+    public async Task A_store_with_nine_byte_keys_keeps_them_until_a_compaction_moves_it_to_compact_keys()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            List<WriteResult> written;
+            await using (var engine = ProfileEngine.Open(Options(dir), TimeProvider.System, NullLogger.Instance))
+            {
+                engine.Store.UseNineByteProfileKeysForTests();
+                using var session = engine.NewSession();
+                written = WriteProfiles(session, 30);
+                Assert.Equal(9, session.ProfileKeyForTests(written[0].MasterId).Length);
+                await engine.CheckpointAsync();
+            }
+            // Metadata written by a version without compact keys has no such field: it reads as false.
+            var metadataPath = Path.Combine(dir, "checkpoints", CheckpointMetadata.FileName);
+            if (!File.Exists(metadataPath))
+                metadataPath = Directory.GetFiles(dir, CheckpointMetadata.FileName, SearchOption.AllDirectories).Single();
+            var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(metadataPath))!.AsObject();
+            Assert.False(json["CompactProfileKeys"]!.GetValue<bool>());
+            json.Remove("CompactProfileKeys");
+            File.WriteAllText(metadataPath, json.ToJsonString());
+
+            await using (var engine = ProfileEngine.Open(Options(dir), TimeProvider.System, NullLogger.Instance))
+            {
+                Assert.False(engine.Store.CompactProfileKeys);
+                using var session = engine.NewSession();
+                AssertReachable(session, written);
+                // New profiles in an old store take its form too.
+                var later = EngineFixture.Track(session, new WriteCommand(), "later@keys.test");
+                Assert.Equal(9, session.ProfileKeyForTests(later.MasterId).Length);
+
+                var result = await engine.CompactAsync();
+                Assert.NotNull(result);
+                Assert.True(engine.Store.CompactProfileKeys);
+                Assert.Equal(4, session.ProfileKeyForTests(written[0].MasterId).Length);
+                AssertReachable(session, written);
+                Assert.Equal(later.MasterId, session.GetProfile("email", "later@keys.test", null)!.MasterId);
+                // No profile is left behind under its old key.
+                var oldKey = new byte[StoreKeys.MaxProfileKeyLength];
+                StoreKeys.WriteProfile(oldKey, written[0].MasterId, compact: false);
+                Assert.Empty(session.ReadRawForTests(oldKey));
+            }
+            await using (var engine = ProfileEngine.Open(Options(dir), TimeProvider.System, NullLogger.Instance))
+            {
+                Assert.True(engine.Store.CompactProfileKeys);
+                using var session = engine.NewSession();
+                AssertReachable(session, written);
+            }
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
+    [Fact]
+    public void Compact_keys_cover_master_ids_below_two_to_the_28_and_are_distinct()
+    {
+        var seen = new HashSet<string>();
+        Span<byte> key = stackalloc byte[StoreKeys.MaxProfileKeyLength];
+        Span<byte> converted = stackalloc byte[StoreKeys.MaxProfileKeyLength];
+        foreach (ulong id in new ulong[] { 1, 255, 256, 65_535, 65_536, (1 << 24) - 1, 1 << 24, StoreKeys.CompactProfileLimit - 1 })
+        {
+            int n = StoreKeys.WriteProfile(key, id, compact: true);
+            Assert.Equal(4, n);
+            Assert.True(key[0] >= StoreKeys.CompactProfile);
+            Assert.True(seen.Add(Convert.ToHexString(key[..n])));
+            var longKey = new byte[StoreKeys.MaxProfileKeyLength];
+            StoreKeys.WriteProfile(longKey, id, compact: false);
+            Assert.True(converted[..StoreKeys.TryCompactProfileKey(longKey, converted)].SequenceEqual(key[..n]));
+        }
+        Assert.Equal(9, StoreKeys.WriteProfile(key, StoreKeys.CompactProfileLimit, compact: true));
+        Assert.Equal(0, StoreKeys.TryCompactProfileKey(key[..9], converted));
+    }
+}
