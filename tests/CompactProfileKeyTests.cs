@@ -54,6 +54,12 @@ public sealed class CompactProfileKeyTests
                 written = WriteProfiles(session, 20);
                 Assert.True(engine.Store.CompactProfileKeys);
                 Assert.Equal(4, session.ProfileKeyForTests(written[0].MasterId).Length);
+                var nineBytes = new byte[StoreKeys.MaxProfileKeyLength];
+                StoreKeys.WriteProfile(nineBytes, written[0].MasterId, compact: false);
+                Assert.Empty(session.ReadRawForTests(nineBytes));
+                Assert.NotEmpty(session.ReadRawForTests(session.ProfileKeyForTests(written[0].MasterId)));
+                // Versions before compact keys refuse a STORE file of two lines rather than miss every profile.
+                Assert.Equal("generation 0\ncompact-profile-keys\n", File.ReadAllText(Path.Combine(dir, "STORE")));
                 await engine.CheckpointAsync();
                 // Written after the checkpoint: replayed from the journal after the crash.
                 var command = new WriteCommand();
@@ -90,14 +96,8 @@ public sealed class CompactProfileKeyTests
                 Assert.Equal(9, session.ProfileKeyForTests(written[0].MasterId).Length);
                 await engine.CheckpointAsync();
             }
-            // Metadata written by a version without compact keys has no such field: it reads as false.
-            var metadataPath = Path.Combine(dir, "checkpoints", CheckpointMetadata.FileName);
-            if (!File.Exists(metadataPath))
-                metadataPath = Directory.GetFiles(dir, CheckpointMetadata.FileName, SearchOption.AllDirectories).Single();
-            var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(metadataPath))!.AsObject();
-            Assert.False(json["CompactProfileKeys"]!.GetValue<bool>());
-            json.Remove("CompactProfileKeys");
-            File.WriteAllText(metadataPath, json.ToJsonString());
+            // A data folder of a version without compact keys has no STORE file until its first compaction.
+            File.Delete(Path.Combine(dir, "STORE"));
 
             await using (var engine = ProfileEngine.Open(Options(dir), TimeProvider.System, NullLogger.Instance))
             {
@@ -111,6 +111,7 @@ public sealed class CompactProfileKeyTests
                 var result = await engine.CompactAsync();
                 Assert.NotNull(result);
                 Assert.True(engine.Store.CompactProfileKeys);
+                Assert.Equal($"generation {result!.Generation}\ncompact-profile-keys\n", File.ReadAllText(Path.Combine(dir, "STORE")));
                 Assert.Equal(4, session.ProfileKeyForTests(written[0].MasterId).Length);
                 AssertReachable(session, written);
                 Assert.Equal(later.MasterId, session.GetProfile("email", "later@keys.test", null)!.MasterId);
@@ -125,6 +126,38 @@ public sealed class CompactProfileKeyTests
                 using var session = engine.NewSession();
                 AssertReachable(session, written);
             }
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
+    [Fact]
+    public async Task A_read_that_waits_out_the_compaction_moving_the_store_to_compact_keys_still_finds_the_profile()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            await using var engine = ProfileEngine.Open(Options(dir), TimeProvider.System, NullLogger.Instance);
+            engine.Store.UseNineByteProfileKeysForTests();
+            using var writer = engine.NewSession();
+            var written = EngineFixture.Track(writer, new WriteCommand(), "race@keys.test");
+            using var reader = engine.NewSession();
+            Task<CompactionResult?>? compaction = null;
+            // The read builds its (9-byte) key, then the compaction starts; the read enters the store
+            // while the compaction holds it, or after it switched: either way on the compact store.
+            reader.AfterProfileKeyForTests = () =>
+            {
+                reader.AfterProfileKeyForTests = null;
+                compaction = engine.CompactAsync();
+                SpinWait.SpinUntil(() => engine.StorePaused || compaction.IsCompleted);
+            };
+            var view = reader.GetProfileById(written.MasterId);
+            Assert.NotNull(await compaction!);
+            Assert.True(engine.Store.CompactProfileKeys);
+            Assert.NotNull(view);
+            Assert.Equal(written.MasterId, view!.MasterId);
         }
         finally
         {

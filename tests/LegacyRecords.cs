@@ -8,7 +8,8 @@ internal static class LegacyRecords
 {
     /// <summary>
     /// <paramref name="record"/> re-encoded in format 5 (identifiers unpacked, every trait with its name id),
-    /// with the same header fields; formats 4 and 3 differ from it only in the header.
+    /// with the same header fields. Format 4 differs from it only in the header; format 3 also in each
+    /// trait's header, so a record without traits is all a test can turn into format 3 by its header.
     /// </summary>
     public static byte[] Format5(ReadOnlySpan<byte> record)
     {

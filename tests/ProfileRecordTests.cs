@@ -285,21 +285,29 @@ public sealed class ProfileRecordTests
     public void Identifiers_are_packed_when_short_and_kept_whole_when_long()
     {
         var longValue = new string('x', 40) + "@example.com";
+        var longest = new string('y', 31);
+        var tooLong = new string('z', 32);
         var builder = new ProfileRecordBuilder();
         builder.AddIdentifier(IdentifierTypes.Email, "a@x.com");
         builder.AddIdentifier(IdentifierTypes.Email, longValue);
+        builder.AddIdentifier(7, longest);
+        builder.AddIdentifier(7, tooLong);
         builder.AddIdentifier(200, "custom");
         var record = Merge([], builder.Build(1, 1_000, 1_000, -1).ToArray());
-        // 1 + 7, then 0 | type | length | 52 bytes, then 0 | 200 | length | 6 bytes.
-        Assert.Equal(ProfileRecord.HeaderSize + 8 + 3 + longValue.Length + 3 + 6, ProfileRecord.UsedLength(record));
+        // 1 + 7; 0 | type | length | 52 bytes; 1 + 31; 0 | 7 | length | 32 bytes; 0 | 200 | length | 6 bytes.
+        Assert.Equal(ProfileRecord.HeaderSize + 8 + 3 + longValue.Length + 1 + 31 + 3 + 32 + 3 + 6, ProfileRecord.UsedLength(record));
         var reader = new ProfileRecordReader(record, null);
-        Assert.True(reader.NextIdentifier(out var t1, out var v1));
-        Assert.True(reader.NextIdentifier(out var t2, out var v2));
-        Assert.True(reader.NextIdentifier(out var t3, out var v3));
-        Assert.False(reader.NextIdentifier(out _, out _));
-        Assert.Equal((IdentifierTypes.Email, "a@x.com"), (t1, System.Text.Encoding.UTF8.GetString(v1)));
-        Assert.Equal((IdentifierTypes.Email, longValue), (t2, System.Text.Encoding.UTF8.GetString(v2)));
-        Assert.Equal(((byte)200, "custom"), (t3, System.Text.Encoding.UTF8.GetString(v3)));
+        var read = new List<(byte, string)>();
+        while (reader.NextIdentifier(out var t, out var v))
+            read.Add((t, System.Text.Encoding.UTF8.GetString(v)));
+        Assert.Equal([(IdentifierTypes.Email, "a@x.com"), (IdentifierTypes.Email, longValue), ((byte)7, longest), ((byte)7, tooLong), ((byte)200, "custom")], read);
+
+        // The escape is a zero byte; any other byte below 0x20 is damage.
+        var damaged = record.ToArray();
+        int escape = ProfileRecord.HeaderSize + 8;
+        Assert.Equal(0, damaged[escape]);
+        damaged[escape] = 0x05;
+        Assert.False(ProfileRecord.IsValid(damaged));
     }
 
     [Fact]

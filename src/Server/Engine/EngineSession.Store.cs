@@ -33,5 +33,11 @@ public sealed unsafe partial class EngineSession
     {
         session.Dispose();
         session = store.NewSession();
+        Interlocked.Increment(ref storeSwitches);
     }
+
+    int storeSwitches;
+
+    /// <summary>How many times a compaction moved this session to a new store (see <see cref="WriteProfileKey"/>).</summary>
+    int StoreSwitches => Volatile.Read(ref storeSwitches);
 }

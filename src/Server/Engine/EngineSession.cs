@@ -1261,9 +1261,15 @@ public sealed unsafe partial class EngineSession : IDisposable
     {
         aliasTo = 0;
         Span<byte> key = stackalloc byte[9];
-        key = key[..WriteProfileKey(key, master)];
-        if (!TryRead(key, recordBuffer, out var output))
-            return false;
+        SpanByteAndMemory output;
+        while (true)
+        {
+            int switches = StoreSwitches;
+            if (TryRead(key[..WriteProfileKey(key, master)], recordBuffer, out output))
+                break;
+            if (switches == StoreSwitches)
+                return false;
+        }
         if (!output.IsSpanByte)
         {
             // Larger than the session buffer (only possible if the limit was lowered): copy out.
@@ -1321,8 +1327,22 @@ public sealed unsafe partial class EngineSession : IDisposable
         return key[..WriteProfileKey(key, master)].ToArray();
     }
 
-    /// <summary>Writes the key of <paramref name="master"/>'s profile in the form the current store uses and returns its length.</summary>
-    int WriteProfileKey(Span<byte> destination, ulong master) => StoreKeys.WriteProfile(destination, master, engine.Store.CompactProfileKeys);
+    /// <summary>
+    /// Writes the key of <paramref name="master"/>'s profile in the form the current store uses and returns its length.
+    /// A write holds its stripes, which a compaction waits for, so the form cannot change under it; a read
+    /// takes none and can wait in <see cref="EnterStore"/> while the compaction that first moves an older
+    /// store to compact keys runs. Reads therefore compare <see cref="StoreSwitches"/> before and after a
+    /// miss and look again under the new store's key (the two forms never name different profiles).
+    /// </summary>
+    int WriteProfileKey(Span<byte> destination, ulong master)
+    {
+        int length = StoreKeys.WriteProfile(destination, master, engine.Store.CompactProfileKeys);
+        AfterProfileKeyForTests?.Invoke();
+        return length;
+    }
+
+    /// <summary>Runs after each profile key is built, before it is used. For tests of a compaction that lands in between.</summary>
+    internal Action? AfterProfileKeyForTests;
 
     void UpsertValue(ReadOnlySpan<byte> key, ReadOnlySpan<byte> value)
     {
@@ -1354,8 +1374,18 @@ public sealed unsafe partial class EngineSession : IDisposable
     HistoryLink? ReadHistoryHead(ulong master)
     {
         Span<byte> key = stackalloc byte[9];
-        if (TryReadHeader(key[..WriteProfileKey(key, master)], out long address, out byte side) && address != 0)
-            return new HistoryLink(address, (HistorySide)side);
+        while (true)
+        {
+            int switches = StoreSwitches;
+            if (TryReadHeader(key[..WriteProfileKey(key, master)], out long address, out byte side))
+            {
+                if (address != 0)
+                    return new HistoryLink(address, (HistorySide)side);
+                break;
+            }
+            if (switches == StoreSwitches)
+                break;
+        }
         StoreKeys.WriteHistory(key, master);
         if (!TryRead(key, valueBuffer, out var output))
             return null;

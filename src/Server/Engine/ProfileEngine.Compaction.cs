@@ -147,7 +147,7 @@ public sealed partial class ProfileEngine
         foreach (var leftover in new[] { StoreGenerations.StoreFolder(generation), StoreGenerations.CheckpointFolder(generation) })
             if (Directory.Exists(Path.Combine(dataDir, leftover)))
                 Directory.Delete(Path.Combine(dataDir, leftover), recursive: true);
-        var fresh = new ProfileStore(dataDir, generation, Options.Store, Computed, logger, Survivorship, SharedValues);
+        var fresh = new ProfileStore(dataDir, generation, compactProfileKeys: true, Options.Store, Computed, logger, Survivorship, SharedValues);
         CheckpointMetadata metadata;
         long records;
         try
@@ -155,10 +155,10 @@ public sealed partial class ProfileEngine
             records = old.CopyLiveRecordsTo(fresh);
             var token = fresh.TakeFullCheckpointAsync(CancellationToken.None).GetAwaiter().GetResult()
                 ?? throw new InvalidOperationException("the new store refused its first checkpoint");
-            metadata = new CheckpointMetadata(token, token, journalAddress, LastMasterId + 1, (ulong)Volatile.Read(ref lastSeq) + 1, 0, Time.GetUtcNow(), fresh.CompactProfileKeys);
+            metadata = new CheckpointMetadata(token, token, journalAddress, LastMasterId + 1, (ulong)Volatile.Read(ref lastSeq) + 1, 0, Time.GetUtcNow());
             metadata.Save(fresh.CheckpointDir);
             // The commit point: from here on a restart opens the new generation.
-            StoreGenerations.Write(dataDir, generation);
+            StoreGenerations.Write(dataDir, generation, fresh.CompactProfileKeys);
         }
         catch
         {

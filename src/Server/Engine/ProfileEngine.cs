@@ -74,11 +74,11 @@ public sealed partial class ProfileEngine : IAsyncDisposable
                 }
                 return id;
             });
-            int generation = StoreGenerations.Read(dataDir);
+            var (generation, compactProfileKeys) = StoreGenerations.Read(dataDir);
             // Folders of a compaction that never switched, or of one that switched but had not yet
             // deleted the old generation: the erased data they may hold must not outlive a restart.
             StoreGenerations.DeleteOthers(dataDir, generation);
-            store = new ProfileStore(dataDir, generation, options.Store, Computed, logger, Survivorship, SharedValues);
+            store = new ProfileStore(dataDir, generation, compactProfileKeys, options.Store, Computed, logger, Survivorship, SharedValues);
             Keys = new Cdp.Server.Erasure.ProfileKeys(Path.Combine(dataDir, "keys", "profile.keys"));
             Journal = new WriteJournal(Path.Combine(dataDir, "journal"), options.Journal.PageBytes, options.Journal.MemoryBytes,
                 options.Journal.SegmentBytes, options.Journal.CommitIntervalMs, logger, Keys);
@@ -233,6 +233,13 @@ public sealed partial class ProfileEngine : IAsyncDisposable
             // Checkpoint files without metadata are from a first checkpoint that never finished.
             Store.PurgeExcept(null, null);
             replayFrom = Journal.BeginAddress;
+            // The store is built from nothing (a new data folder, or one whose first checkpoint never
+            // finished), so it can take the current key layout; STORE says so before anything is written.
+            if (!Store.CompactProfileKeys)
+            {
+                StoreGenerations.Write(DataDir, Store.Generation, compactProfileKeys: true);
+                Store.UseCompactProfileKeys();
+            }
         }
         if (replayFrom < Journal.BeginAddress)
             throw new InvalidDataException($"The journal starts at {Journal.BeginAddress}, after the checkpoint's replay position {replayFrom}: writes are missing. Refusing to start.");
@@ -414,7 +421,7 @@ public sealed partial class ProfileEngine : IAsyncDisposable
             // The replay position must be durable in the journal before the metadata points at it.
             Journal.CommitNow();
             var metadata = new CheckpointMetadata(full ? token.Value : lastCheckpoint!.IndexToken, token.Value, journalAddress, nextMasterId, nextSeq,
-                full ? 0 : lastCheckpoint!.LogCheckpointsSinceIndex + 1, Time.GetUtcNow(), Store.CompactProfileKeys);
+                full ? 0 : lastCheckpoint!.LogCheckpointsSinceIndex + 1, Time.GetUtcNow());
             metadata.Save(Store.CheckpointDir);
             lastCheckpoint = metadata;
             Store.PurgeExcept(metadata.IndexToken, metadata.LogToken);

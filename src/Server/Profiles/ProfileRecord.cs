@@ -639,6 +639,9 @@ public ref struct ProfileRecordReader
         }
         else
         {
+            // Format 6's escape is exactly 0: other bytes below 0x20 are damage, not another spelling.
+            if (compact && first != 0)
+                throw new ArgumentOutOfRangeException(nameof(record), $"identifier header 0x{first:x2} is neither packed nor the escape");
             type = compact ? record[p++] : first;
             length = checked((int)Varint.Read(record[p..], out int n));
             p += n;

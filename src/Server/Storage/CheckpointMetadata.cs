@@ -8,11 +8,9 @@ namespace Cdp.Server.Storage;
 /// exactly these tokens (an index checkpoint and a later log checkpoint, the same token when the
 /// checkpoint was a full one) and replays the journal from <see cref="JournalAddress"/>; a checkpoint
 /// without this file was never finished and is ignored.
-/// <see cref="CompactProfileKeys"/> says which profile keys the store holds (<see cref="StoreKeys.CompactProfile"/>);
-/// metadata written before they existed lacks it and reads as false.
 /// </summary>
 public sealed record CheckpointMetadata(Guid IndexToken, Guid LogToken, long JournalAddress, ulong NextMasterId, ulong NextSeq,
-    int LogCheckpointsSinceIndex, DateTimeOffset TakenAt, bool CompactProfileKeys = false)
+    int LogCheckpointsSinceIndex, DateTimeOffset TakenAt)
 {
     /// <summary>File name inside the checkpoint folder.</summary>
     public const string FileName = "cdp-checkpoint.json";

@@ -19,10 +19,11 @@ public sealed class ProfileStore : IDisposable
     /// Opens the store files of <paramref name="generation"/> under <paramref name="dataDir"/> (nothing
     /// is recovered yet). Each compaction writes the live records into the next generation's folders.
     /// </summary>
-    public ProfileStore(string dataDir, int generation, StoreOptions options, Cdp.Server.Computed.ComputedTraitCatalog computed, ILogger logger, Cdp.Server.Profiles.TraitSurvivorship? survivorship = null, Cdp.Server.Profiles.SharedValueTable? values = null)
+    public ProfileStore(string dataDir, int generation, bool compactProfileKeys, StoreOptions options, Cdp.Server.Computed.ComputedTraitCatalog computed, ILogger logger, Cdp.Server.Profiles.TraitSurvivorship? survivorship = null, Cdp.Server.Profiles.SharedValueTable? values = null)
     {
         this.logger = logger;
         Generation = generation;
+        CompactProfileKeys = compactProfileKeys;
         StoreDir = Path.Combine(dataDir, StoreGenerations.StoreFolder(generation));
         CheckpointDir = Path.Combine(dataDir, StoreGenerations.CheckpointFolder(generation));
         Directory.CreateDirectory(CheckpointDir);
@@ -69,12 +70,15 @@ public sealed class ProfileStore : IDisposable
     public int Generation { get; }
 
     /// <summary>
-    /// Whether profiles are kept under <see cref="StoreKeys.CompactProfile"/> keys: true for a store that
-    /// starts empty, and for one recovered from a checkpoint that says so; a store recovered from a
-    /// checkpoint written before they existed keeps the 9-byte keys it holds until a compaction copies
-    /// it into a new generation (<see cref="CopyLiveRecordsTo"/>).
+    /// Whether profiles are kept under <see cref="StoreKeys.CompactProfile"/> keys, as the <c>STORE</c> file
+    /// says (<see cref="StoreGenerations"/>): every store that starts empty takes them; a store written
+    /// before they existed keeps its 9-byte keys until a compaction copies it into a new generation
+    /// (<see cref="CopyLiveRecordsTo"/>).
     /// </summary>
-    public bool CompactProfileKeys { get; private set; } = true;
+    public bool CompactProfileKeys { get; private set; }
+
+    /// <summary>Makes a store with nothing in it keep profiles under compact keys (the caller has recorded that in <c>STORE</c>).</summary>
+    internal void UseCompactProfileKeys() => CompactProfileKeys = true;
 
     /// <summary>Makes an empty store keep 9-byte profile keys, as stores written before compact keys do. For tests.</summary>
     internal void UseNineByteProfileKeysForTests() => CompactProfileKeys = false;
@@ -124,7 +128,6 @@ public sealed class ProfileStore : IDisposable
         try
         {
             Kv.Recover(metadata.IndexToken, metadata.LogToken);
-            CompactProfileKeys = metadata.CompactProfileKeys;
         }
         catch (Exception e)
         {

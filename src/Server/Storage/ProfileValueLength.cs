@@ -39,9 +39,9 @@ public sealed class ProfileValueLength : IVariableLengthStruct<SpanByte, SpanByt
 
     /// <summary>
     /// The smallest capacity of at least <paramref name="bytes"/> that leaves no padding in the log. A profile
-    /// record is 8 (record header) + 16 (key: length and 9 bytes, aligned) + 4 (value length) + capacity bytes,
-    /// and FASTER rounds every record up to 8: a capacity of 4 more than a multiple of 8 makes the record end
-    /// on that boundary, so the bytes that rounding would waste are room for the record to grow instead.
+    /// record is 8 (record header) + 8 or 16 (key: its length and 4 or 9 bytes, aligned to 8) + 4 (value length)
+    /// + capacity bytes, and FASTER rounds every record up to 8: a capacity of 4 more than a multiple of 8 makes
+    /// the record end on that boundary, so the bytes that rounding would waste are room to grow instead.
     /// </summary>
     public static int Fit(int bytes) => ((bytes + 4 + 7) & ~7) - 4;
 

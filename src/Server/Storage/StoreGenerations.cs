@@ -11,10 +11,15 @@ namespace Cdp.Server.Storage;
 /// <remarks>
 /// Generation 0 is the layout before any compaction (<c>store/</c>, <c>checkpoints/</c>), so a data
 /// folder from before compaction existed opens unchanged.
+/// A second line, <c>compact-profile-keys</c>, says the generation keeps profiles under 4-byte keys
+/// (<see cref="StoreKeys.CompactProfile"/>). It is here rather than in the checkpoint metadata because
+/// versions before it refuse a <c>STORE</c> file with more than one line: one of them opening such a
+/// store would find none of its profiles and start new ones beside them.
 /// </remarks>
 public static class StoreGenerations
 {
     const string FileName = "STORE";
+    const string CompactProfileKeysLine = "compact-profile-keys";
 
     /// <summary>The FASTER log folder of a generation.</summary>
     public static string StoreFolder(int generation) => generation == 0 ? "store" : $"store.{generation}";
@@ -22,27 +27,29 @@ public static class StoreGenerations
     /// <summary>The checkpoint folder of a generation.</summary>
     public static string CheckpointFolder(int generation) => generation == 0 ? "checkpoints" : $"checkpoints.{generation}";
 
-    /// <summary>The current generation (0 when the file is absent).</summary>
-    public static int Read(string dataDir)
+    /// <summary>The current generation (0 when the file is absent) and whether it keeps compact profile keys (false when absent).</summary>
+    public static (int Generation, bool CompactProfileKeys) Read(string dataDir)
     {
         var path = Path.Combine(dataDir, FileName);
         if (!File.Exists(path))
-            return 0;
+            return (0, false);
         var text = File.ReadAllText(path, Encoding.UTF8).Trim();
+        var lines = text.Split('\n', StringSplitOptions.TrimEntries);
         const string prefix = "generation ";
-        if (!text.StartsWith(prefix, StringComparison.Ordinal) || !int.TryParse(text.AsSpan(prefix.Length), out int generation) || generation < 0)
-            throw new InvalidDataException($"{path} should read 'generation N', not '{text}'. Refusing to start: it names the store folders to open.");
-        return generation;
+        if (!lines[0].StartsWith(prefix, StringComparison.Ordinal) || !int.TryParse(lines[0].AsSpan(prefix.Length), out int generation) || generation < 0
+            || lines.Length > 2 || (lines.Length == 2 && lines[1] != CompactProfileKeysLine))
+            throw new InvalidDataException($"{path} should read 'generation N', optionally followed by a line '{CompactProfileKeysLine}', not '{text}'. Refusing to start: it names the store folders to open.");
+        return (generation, lines.Length == 2);
     }
 
     /// <summary>Makes <paramref name="generation"/> current, durably (write aside, flush, rename, flush the folder).</summary>
-    public static void Write(string dataDir, int generation)
+    public static void Write(string dataDir, int generation, bool compactProfileKeys)
     {
         var path = Path.Combine(dataDir, FileName);
         var temp = path + ".tmp";
         using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            file.Write(Encoding.UTF8.GetBytes($"generation {generation}\n"));
+            file.Write(Encoding.UTF8.GetBytes(compactProfileKeys ? $"generation {generation}\n{CompactProfileKeysLine}\n" : $"generation {generation}\n"));
             file.Flush(flushToDisk: true);
         }
         File.Move(temp, path, overwrite: true);
