@@ -50,6 +50,40 @@ public sealed class BinarySessionTests
     }
 
     [Fact]
+    public async Task Writes_of_one_receive_are_sealed_as_a_run_and_no_profile_key_stays_after_it()
+    {
+        await using var server = await TestServer.StartAsync();
+        using var session = new BinarySession(server.Engine, NullLogger.Instance);
+        var frames = new List<byte>(Frame(Opcode.Hello, Body((ref MessagePackWriter w) => { w.WriteMapHeader(1); w.Write("version"); w.Write(1); }), 1));
+        for (int i = 0; i < 16; i++)
+            frames.AddRange(Frame(Opcode.Track, Body((ref MessagePackWriter w) =>
+            {
+                w.WriteMapHeader(2);
+                w.Write("identifiers");
+                w.WriteMapHeader(1);
+                w.Write("email");
+                w.Write($"run{i % 4}@keys.test");
+                w.Write("event");
+                w.Write("Viewed");
+            }), (uint)(i + 2)));
+        var buffer = new ReadOnlySequence<byte>(frames.ToArray());
+        var output = new ArrayBufferWriter<byte>();
+        session.Consume(ref buffer, output);
+        Assert.False(session.HoldsProfileKeyForTests);
+        // Every write was acknowledged (after its commit), and each sealed entry opens.
+        using var engineSession = server.Engine.NewSession();
+        for (int i = 0; i < 4; i++)
+            Assert.Equal(4, engineSession.AccessReport("email", $"run{i}@keys.test")!.Writes!.Count);
+
+        // The engine keeps the key within a run, and clears it when the run ends.
+        engineSession.BeginBatch();
+        EngineFixture.Track(engineSession, new Cdp.Server.Engine.WriteCommand(), "run0@keys.test");
+        Assert.True(engineSession.CipherHoldsKey);
+        engineSession.EndBatch();
+        Assert.False(engineSession.CipherHoldsKey);
+    }
+
+    [Fact]
     public async Task A_partial_frame_is_left_for_the_next_read()
     {
         await using var server = await TestServer.StartAsync();

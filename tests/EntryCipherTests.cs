@@ -122,6 +122,21 @@ public class EntryCipherTests
         Assert.True(cipher.TryDecrypt(key, new byte[12], sealedBytes, tag, new byte[300], new byte[26]));
         key.Clear();
         Assert.Equal(0, ProcessMemory.CountMasked(masked, Mask));
+
+        // A run of seals (a pipelined batch) keeps the last key until Forget, and only until then.
+        for (int i = 0; i < 32; i++)
+            key[i] = (byte)(masked[i] ^ Mask);
+        var again = new byte[300];
+        var againTag = new byte[16];
+        cipher.EncryptKeepingKey(key, new byte[12], new byte[300], again, againTag, new byte[26]);
+        key.Clear();
+        Assert.True(cipher.HoldsKey);
+        Assert.True(ProcessMemory.CountMasked(masked, Mask) > 0, "the search finds a key the cipher keeps");
+        cipher.Forget();
+        Assert.False(cipher.HoldsKey);
+        Assert.Equal(0, ProcessMemory.CountMasked(masked, Mask));
+        Assert.Equal(sealedBytes, again);
+        Assert.Equal(tag, againTag);
     }
 
     [Fact]

@@ -96,6 +96,23 @@ public sealed class BinarySession : IDisposable
     /// </summary>
     public ConsumeResult Consume(ref ReadOnlySequence<byte> buffer, IBufferWriter<byte> output)
     {
+        // The frames of one receive are one batch for the engine: it clears key material once at the end.
+        storage?.BeginBatch();
+        try
+        {
+            return ConsumeFrames(ref buffer, output);
+        }
+        finally
+        {
+            storage?.EndBatch();
+        }
+    }
+
+    /// <summary>Whether this connection's engine session still holds a profile key in its cipher. For tests.</summary>
+    internal bool HoldsProfileKeyForTests => storage?.CipherHoldsKey ?? false;
+
+    ConsumeResult ConsumeFrames(ref ReadOnlySequence<byte> buffer, IBufferWriter<byte> output)
+    {
         Span<byte> headerBytes = stackalloc byte[FrameHeader.Size];
         if (engine.Journal.OnCommitThread)
             Interlocked.Increment(ref consumedOnCommitThread);

@@ -71,6 +71,31 @@ public sealed unsafe class EntryCipher : IDisposable
 
     /// <summary>Encrypts <paramref name="plain"/> into <paramref name="cipherText"/> (same length) and writes the tag.</summary>
     public void Encrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plain, Span<byte> cipherText, Span<byte> tag, ReadOnlySpan<byte> associated)
+        => Encrypt(key, nonce, plain, cipherText, tag, associated, forget: true);
+
+    /// <summary>
+    /// As <see cref="Encrypt(ReadOnlySpan{byte}, ReadOnlySpan{byte}, ReadOnlySpan{byte}, Span{byte}, Span{byte}, ReadOnlySpan{byte})"/>,
+    /// but leaves <paramref name="key"/>'s schedule in the context until the next call or <see cref="Forget()"/>:
+    /// for a caller sealing a run of entries, which forgets once after the run instead of after each entry.
+    /// </summary>
+    public void EncryptKeepingKey(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plain, Span<byte> cipherText, Span<byte> tag, ReadOnlySpan<byte> associated)
+        => Encrypt(key, nonce, plain, cipherText, tag, associated, forget: false);
+
+    /// <summary>Whether the context may still hold a key schedule (<see cref="EncryptKeepingKey"/> ran since the last <see cref="Forget()"/>).</summary>
+    public bool HoldsKey { get; private set; }
+
+    /// <summary>Clears any key the context holds (a no-op when it holds none).</summary>
+    public void Forget()
+    {
+        if (!HoldsKey)
+            return;
+        HoldsKey = false;
+        if (context is 0 or Disposed)
+            return;
+        Forget(OpenSsl.Instance!);
+    }
+
+    void Encrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plain, Span<byte> cipherText, Span<byte> tag, ReadOnlySpan<byte> associated, bool forget)
     {
         Check(key, nonce, plain.Length, cipherText.Length, tag);
         if (context == 0)
@@ -91,7 +116,13 @@ public sealed unsafe class EntryCipher : IDisposable
                 && ssl.CipherFinal(context, c + plain.Length, &written) == 1
                 && ssl.Control(context, CtrlGcmGetTag, TagBytes, t) == 1;
         }
-        Forget(ssl);
+        if (forget || !ok)
+        {
+            Forget(ssl);
+            HoldsKey = false;
+        }
+        else
+            HoldsKey = true;
         if (!ok)
         {
             ssl.ClearErrors();

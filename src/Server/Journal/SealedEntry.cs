@@ -33,7 +33,7 @@ public static class SealedEntry
     public static bool IsSealed(ReadOnlySpan<byte> bytes) => bytes.Length > 0 && bytes[0] == Marker;
 
     /// <summary>Seals <paramref name="plain"/> under <paramref name="key"/> into <paramref name="destination"/> (at least <see cref="Overhead"/> bytes longer) and returns the length.</summary>
-    public static int Seal(EntryCipher cipher, ReadOnlySpan<byte> key, ref NonceSequence nonces, ulong keyId, ulong seq, ulong highestId, ReadOnlySpan<byte> plain, Span<byte> destination)
+    public static int Seal(EntryCipher cipher, ReadOnlySpan<byte> key, ref NonceSequence nonces, ulong keyId, ulong seq, ulong highestId, ReadOnlySpan<byte> plain, Span<byte> destination, bool keepKey = false)
     {
         int length = Overhead + plain.Length;
         if (destination.Length < length)
@@ -47,7 +47,10 @@ public static class SealedEntry
         var nonce = destination.Slice(HeaderBytes, NonceBytes);
         nonces.Next(nonce);
         var tag = destination.Slice(HeaderBytes + NonceBytes, TagBytes);
-        cipher.Encrypt(key, nonce, plain, destination.Slice(Overhead, plain.Length), tag, header);
+        if (keepKey)
+            cipher.EncryptKeepingKey(key, nonce, plain, destination.Slice(Overhead, plain.Length), tag, header);
+        else
+            cipher.Encrypt(key, nonce, plain, destination.Slice(Overhead, plain.Length), tag, header);
         return length;
     }
 
