@@ -102,7 +102,7 @@ public static class BinaryRequestParser
                 for (int j = 0; j < n; j++)
                 {
                     var type = ReadKey(ref reader, "identifiers");
-                    var field = "identifiers." + type;
+                    var field = RequestNameCache.Path("identifiers", type);
                     command.AddIdentifier(type, ReadString(ref reader, field, ProtocolLimits.MaxIdentifierBytes), field);
                 }
             }
@@ -114,7 +114,7 @@ public static class BinaryRequestParser
             {
                 if (command.Event is not null)
                     throw Duplicate("event");
-                command.Event = ReadString(ref reader, "event", ProtocolLimits.MaxNameBytes);
+                command.Event = ReadName(ref reader, "event");
             }
             else if (key.SequenceEqual("consent"u8))
             {
@@ -166,7 +166,7 @@ public static class BinaryRequestParser
         for (int j = 0; j < n; j++)
         {
             var key = ReadKey(ref reader, name);
-            ReadValue(ref reader, key, name + "." + key, 3, command, property);
+            ReadValue(ref reader, key, RequestNameCache.Path(name, key), 3, command, property);
         }
     }
 

@@ -75,13 +75,17 @@ public static class MessagePackBodyReader
     public static string ReadString(ref MessagePackReader reader, string field, int maxBytes)
         => Encoding.UTF8.GetString(ReadUtf8(ref reader, field, maxBytes));
 
-    /// <summary>Reads a map key (a name).</summary>
+    /// <summary>Reads a map key (a name; the same string as the last time on this thread, see <see cref="RequestNameCache"/>).</summary>
     public static string ReadKey(ref MessagePackReader reader, string parentField)
     {
         if (reader.NextMessagePackType != MessagePackType.String)
             throw EngineException.BadRequest(ErrorCode.WrongType, $"keys of {parentField} must be strings, not {reader.NextMessagePackType}.", parentField);
-        return ReadString(ref reader, parentField, ProtocolLimits.MaxNameBytes);
+        return ReadName(ref reader, parentField);
     }
+
+    /// <summary>Reads a name (a key, an event name) of at most <see cref="ProtocolLimits.MaxNameBytes"/>, from <see cref="RequestNameCache"/> when it was seen before.</summary>
+    public static string ReadName(ref MessagePackReader reader, string field)
+        => RequestNameCache.Name(ReadUtf8(ref reader, field, ProtocolLimits.MaxNameBytes));
 
     /// <summary>Reads a signed 64-bit integer, rejecting uint64 values above its range.</summary>
     public static long ReadInt64(ref MessagePackReader reader, string field)
@@ -163,7 +167,7 @@ public static class MessagePackBodyReader
                 for (int i = 0; i < count; i++)
                 {
                     var key = ReadKey(ref reader, field);
-                    ReadValue(ref reader, path + "." + key, field + "." + key, depth + 1, command, property);
+                    ReadValue(ref reader, RequestNameCache.Path(path, key), RequestNameCache.Path(field, key), depth + 1, command, property);
                 }
                 break;
             default:

@@ -67,7 +67,8 @@ public sealed class IdentifierNormalizer
         {
             int n = Encoding.UTF8.GetBytes(value, source);
             int length = Normalize(typeId, source.AsSpan(0, n), destination, field);
-            return Encoding.UTF8.GetString(destination[..length]);
+            // Most values arrive normalised already (the sender's own canonical form): keep the string.
+            return destination[..length].SequenceEqual(source.AsSpan(0, n)) ? value : Encoding.UTF8.GetString(destination[..length]);
         }
         finally
         {
