@@ -85,6 +85,7 @@ public sealed unsafe partial class EngineSession : IDisposable
         // A new profile's id is kept across retries: its stripe is held from before the profile exists
         // until its segments are evaluated, so a backfill or time check never sees it half made.
         ulong reservedId = 0;
+        Span<byte> headReport = stackalloc byte[ProfileInput.HeadReportSize];
         while (true)
         {
             engine.Locks.Enter(stripes);
@@ -185,17 +186,20 @@ public sealed unsafe partial class EngineSession : IDisposable
 
                 // The journal entry is built and checked first: once the store has the change,
                 // the append must not fail for anything the request could have caused.
-                EncodeJournalEntry(command, master, seq, created, receivedAt, eventTime);
-                if (journalBuffer.WrittenCount + SealedEntry.Overhead > engine.Journal.MaxEntryBytes)
+                bool linksAfterApply = EncodeJournalEntry(command, master, seq, created, receivedAt, eventTime);
+                int entryBytes = journalBuffer.WrittenCount + (linksAfterApply ? JournalEntry.TailBound(1) : 0) + SealedEntry.Overhead;
+                if (entryBytes > engine.Journal.MaxEntryBytes)
                     throw EngineException.BadRequest(ErrorCode.TooLong,
-                        $"the write takes {journalBuffer.WrittenCount + SealedEntry.Overhead} bytes in the journal; at most {engine.Journal.MaxEntryBytes} fit (Journal:PageBytes).", "body");
+                        $"the write takes {entryBytes} bytes in the journal; at most {engine.Journal.MaxEntryBytes} fit (Journal:PageBytes).", "body");
 
                 // Built from the journal entry, exactly as replay will build it: replay equals live
                 // (up to encoding: a value shared since this write replays as its id, which reads the same).
                 var delta = BuildDelta(entry);
                 if (mergedRecords.Count > 0)
                     delta = WithMergedProfiles(mergedRecords, delta, seq);
-                ApplyDelta(master, delta, replay: false);
+                ApplyDelta(master, delta, replay: false, linksAfterApply ? headReport : default);
+                if (linksAfterApply)
+                    FinishJournalEntry(master, headReport);
                 if (mergedRecords.Count > 0)
                     RetireMerged(master, entry.MergedFrom, mergedRecords);
                 foreach (var id in identifiers)
@@ -1063,7 +1067,13 @@ public sealed unsafe partial class EngineSession : IDisposable
     /// <summary>Sources share the name registry with traits and events under this prefix.</summary>
     internal const string SourcePrefix = "source:";
 
-    void EncodeJournalEntry(WriteCommand command, ulong master, ulong seq, bool created, long receivedAt, long eventTime)
+    /// <summary>
+    /// Fills <see cref="entry"/> and encodes it into <see cref="journalBuffer"/>. A write to one existing
+    /// profile learns that profile's last entry from the store operation that applies it
+    /// (<see cref="ProfileInput.ReportHead"/>), so for it only the head is encoded here and true is
+    /// returned: the caller appends the links with <see cref="FinishJournalEntry"/> after the apply.
+    /// </summary>
+    bool EncodeJournalEntry(WriteCommand command, ulong master, ulong seq, bool created, long receivedAt, long eventTime)
     {
         entry.Reset();
         entry.Kind = command.Kind;
@@ -1081,14 +1091,37 @@ public sealed unsafe partial class EngineSession : IDisposable
                 entry.Identifiers.Add((id.Type, id.Value));
         foreach (var (index, owner, reason) in resolver.Conflicts)
             entry.Conflicts.Add((identifiers[index].Type, identifiers[index].Value, owner, reason));
-        for (int j = 0; j < masters.Count; j++)
-            if (ReadHistoryHead(masters[j]) is { } link)
-                entry.Previous.Add(link);
+        bool linksAfterApply = masters.Count == 1 && !created;
+        if (!linksAfterApply)
+            for (int j = 0; j < masters.Count; j++)
+                if (ReadHistoryHead(masters[j]) is { } link)
+                    entry.Previous.Add(link);
         entry.Traits.AddRange(command.Traits);
         entry.Event = command.Event;
         entry.Properties.AddRange(command.Properties);
         journalBuffer.ResetWrittenCount();
-        entry.Write(journalBuffer);
+        if (!linksAfterApply)
+        {
+            entry.Write(journalBuffer);
+            return false;
+        }
+        entry.WriteHead(journalBuffer);
+        return true;
+    }
+
+    /// <summary>
+    /// Completes an entry whose links <see cref="EncodeJournalEntry"/> left open, from the head the apply
+    /// reported. A record that held none (or a zero one) may still have a head kept as a record of its own
+    /// (format 3): <see cref="ReadHistoryHead"/> looks, and notes it for <see cref="SetHistoryHead"/> to move.
+    /// </summary>
+    void FinishJournalEntry(ulong master, ReadOnlySpan<byte> headReport)
+    {
+        long address = BinaryPrimitives.ReadInt64LittleEndian(headReport);
+        if (headReport[9] == 1 && address != 0)
+            entry.Previous.Add(new HistoryLink(address, (HistorySide)headReport[8]));
+        else if (ReadHistoryHead(master) is { } link)
+            entry.Previous.Add(link);
+        entry.WriteTail(journalBuffer);
     }
 
     /// <summary>
@@ -1159,19 +1192,25 @@ public sealed unsafe partial class EngineSession : IDisposable
     /// </summary>
     readonly EntryCipher cipher = new();
 
-    void ApplyDelta(ulong master, ReadOnlySpan<byte> delta, bool replay)
+    /// <summary>
+    /// Merges <paramref name="delta"/> into <paramref name="master"/>'s record. A non-empty
+    /// <paramref name="headReport"/> (<see cref="ProfileInput.HeadReportSize"/> bytes) receives the
+    /// record's history head as it was before (<see cref="ProfileInput.ReportHead"/>).
+    /// </summary>
+    void ApplyDelta(ulong master, ReadOnlySpan<byte> delta, bool replay, Span<byte> headReport = default)
     {
         int inputLength = ProfileInput.HeaderSize + delta.Length;
         if (inputLength > engine.Options.Store.MaxProfileBytes + ProfileInput.HeaderSize)
             throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
                 $"the write alone is larger than the profile limit of {engine.Options.Store.MaxProfileBytes} bytes.");
         var input = inputLength <= inputBuffer.Length ? inputBuffer : new byte[inputLength];
-        input[0] = replay ? ProfileInput.Replay : (byte)0;
+        input[0] = (byte)((replay ? ProfileInput.Replay : 0) | (headReport.IsEmpty ? 0 : ProfileInput.ReportHead));
+        headReport.Clear();
         input.AsSpan(1, ProfileInput.HeaderSize - 1).Clear();
         delta.CopyTo(input.AsSpan(ProfileInput.HeaderSize));
         Span<byte> key = stackalloc byte[9];
         key = key[..WriteProfileKey(key, master)];
-        var status = Rmw(key, input.AsSpan(0, inputLength));
+        var status = Rmw(key, input.AsSpan(0, inputLength), headReport);
         if (status.IsCanceled)
             throw new EngineException(Status.ProfileTooLarge, ErrorCode.ProfileTooLarge,
                 $"the write would grow the profile past the limit of {engine.Options.Store.MaxProfileBytes} bytes; nothing was changed.");
@@ -1179,14 +1218,17 @@ public sealed unsafe partial class EngineSession : IDisposable
             throw new EngineException(Status.InternalError, ErrorCode.Internal, "the store failed to apply the write.");
     }
 
-    /// <summary>One read-modify-write of <paramref name="key"/> with <paramref name="input"/>, completed here if it goes to disk.</summary>
-    FASTER.core.Status Rmw(ReadOnlySpan<byte> key, ReadOnlySpan<byte> input)
+    /// <summary>
+    /// One read-modify-write of <paramref name="key"/> with <paramref name="input"/>, completed here if it
+    /// goes to disk; what the callbacks report goes to <paramref name="outputBuffer"/> (none when empty).
+    /// </summary>
+    FASTER.core.Status Rmw(ReadOnlySpan<byte> key, ReadOnlySpan<byte> input, Span<byte> outputBuffer = default)
     {
-        fixed (byte* k = key, i = input)
+        fixed (byte* k = key, i = input, o = outputBuffer)
         {
             var keySpan = SpanByte.FromPointer(k, key.Length);
             var inputSpan = SpanByte.FromPointer(i, input.Length);
-            SpanByteAndMemory output = default;
+            SpanByteAndMemory output = outputBuffer.IsEmpty ? default : new SpanByteAndMemory(SpanByte.FromPointer(o, outputBuffer.Length));
             FASTER.core.Status status;
             EnterStore();
             try

@@ -80,6 +80,20 @@ public sealed class JournalEntry
     /// <summary>Encodes the entry into <paramref name="buffer"/>.</summary>
     public void Write(IBufferWriter<byte> buffer)
     {
+        WriteHead(buffer);
+        WriteTail(buffer);
+    }
+
+    /// <summary>
+    /// Most bytes <see cref="WriteTail"/> writes for an entry of <paramref name="links"/> history links and
+    /// no unmerge: a writer can encode the head, check the whole entry's size, and only then learn its
+    /// links (a write learns its profile's last entry from the same store operation that applies it).
+    /// </summary>
+    public static int TailBound(int links) => 5 + links * 12 + 1;
+
+    /// <summary>Encodes every field up to the history links (the first part of <see cref="Write"/>).</summary>
+    public void WriteHead(IBufferWriter<byte> buffer)
+    {
         var w = new MessagePackWriter(buffer);
         w.WriteArrayHeader(17);
         w.Write(FormatVersion);
@@ -113,6 +127,13 @@ public sealed class JournalEntry
             w.Write(owner);
             w.Write(reason);
         }
+        w.Flush();
+    }
+
+    /// <summary>Encodes the history links and the unmerge (the rest of <see cref="Write"/>, after <see cref="WriteHead"/>).</summary>
+    public void WriteTail(IBufferWriter<byte> buffer)
+    {
+        var w = new MessagePackWriter(buffer);
         w.WriteArrayHeader(Previous.Count);
         foreach (var link in Previous)
         {

@@ -26,4 +26,15 @@ public static class ProfileInput
 
     /// <summary>Read input (one byte): copy only the record's fixed header into the output.</summary>
     public const byte ReadHeader = 4;
+
+    /// <summary>
+    /// With a delta: the read-modify-write also reports the record's history head as it was before the
+    /// write, into an output of at least <see cref="HeadReportSize"/> bytes: <c>i64 journal address | u8 side |
+    /// u8 1 when the record holds a head field (format 4 or later), 0 when it holds none or did not exist</c>.
+    /// A write's journal entry links to that head, which saves reading it before the write.
+    /// </summary>
+    public const byte ReportHead = 8;
+
+    /// <summary>Bytes of the output a <see cref="ReportHead"/> write fills.</summary>
+    public const int HeadReportSize = 10;
 }

@@ -35,6 +35,19 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
 
     static bool IsHeadMove(ref SpanByte input) => ProfileInput.IsHeadMove(input.AsReadOnlySpan());
 
+    /// <summary>Writes the head <paramref name="current"/> holds (empty: no record) into the output when the input asks (<see cref="ProfileInput.ReportHead"/>).</summary>
+    static void ReportHead(ref SpanByte input, ReadOnlySpan<byte> current, ref SpanByteAndMemory output)
+    {
+        if ((input.AsReadOnlySpan()[0] & ProfileInput.ReportHead) == 0 || !output.IsSpanByte || output.SpanByte.Length < ProfileInput.HeadReportSize)
+            return;
+        var report = output.SpanByte.AsSpan();
+        bool held = current.Length >= ProfileRecord.HeaderSize && !ProfileRecord.IsAlias(current) && ProfileRecord.HasHistoryHead(current);
+        BinaryPrimitives.WriteInt64LittleEndian(report, held ? ProfileRecord.HistoryHeadAddress(current) : 0);
+        report[8] = held ? ProfileRecord.HistoryHeadSide(current) : (byte)0;
+        report[9] = held ? (byte)1 : (byte)0;
+        output.SpanByte.Length = ProfileInput.HeadReportSize;
+    }
+
     /// <summary>Moves the history head of a record that holds one (format 4 or 5); false (the operation is cancelled) for any other value.</summary>
     static bool TryMoveHead(ref SpanByte input, Span<byte> record, ref RMWInfo rmwInfo)
     {
@@ -94,6 +107,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
         var destination = value.AsSpan();
         delta[..used].CopyTo(destination);
         destination[used..].Clear();
+        ReportHead(ref input, default, ref output);
         return true;
     }
 
@@ -112,6 +126,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
         }
         if (IsStaleReplay(ref input, current))
             return true;
+        ReportHead(ref input, current, ref output);
         // Not for a record already past the limit (it was lowered): a merge, as replay would do, refuses it.
         if (ProfileRecord.UsedLength(current) <= maxProfileBytes && ProfileRecord.TryMergeEventsInPlace(current, Delta(ref input)))
             return true;
@@ -155,6 +170,7 @@ public sealed class StoreFunctions : SpanByteFunctions<long>
             destination[keep..].Clear();
             return true;
         }
+        ReportHead(ref input, current, ref output);
         int used = ProfileRecord.Merge(current, Delta(ref input), destination, computed, values, survivorship);
         if (used < 0 || used > maxProfileBytes)
         {
