@@ -43,5 +43,10 @@ public sealed class IdentifierNormalizerStringTests
         var normal = "user7@example.com";
         Assert.Same(normal, normalizer.Normalize(Cdp.Server.Identity.IdentifierTypes.Email, normal, "email"));
         Assert.Equal(normal, normalizer.Normalize(Cdp.Server.Identity.IdentifierTypes.Email, " User7@Example.COM ", "email"));
+        // A lone surrogate is stored as U+FFFD; the string handed back must say the same as the key.
+        const byte UserId = 1;
+        Assert.Equal("u\uFFFD1", normalizer.Normalize(UserId, "u\uD8001", "user_id"));
+        var emoji = "u\U0001F600";
+        Assert.Equal(emoji, normalizer.Normalize(UserId, emoji, "user_id"));
     }
 }

@@ -166,8 +166,12 @@ public static class MessagePackBodyReader
                 int count = ReadMapHeader(ref reader, field);
                 for (int i = 0; i < count; i++)
                 {
-                    var key = ReadKey(ref reader, field);
-                    ReadValue(ref reader, RequestNameCache.Path(path, key), RequestNameCache.Path(field, key), depth + 1, command, property);
+                    // Keys below the first level are not kept in the name table: a sender may key a
+                    // map by anything, personal data included, and the table outlives the request.
+                    if (reader.NextMessagePackType != MessagePackType.String)
+                        throw EngineException.BadRequest(ErrorCode.WrongType, $"keys of {field} must be strings, not {reader.NextMessagePackType}.", field);
+                    var key = ReadString(ref reader, field, ProtocolLimits.MaxNameBytes);
+                    ReadValue(ref reader, path + "." + key, field + "." + key, depth + 1, command, property);
                 }
                 break;
             default:

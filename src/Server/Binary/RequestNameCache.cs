@@ -6,19 +6,23 @@ namespace Cdp.Server.Binary;
 /// <summary>
 /// The strings a request body names things with (map keys, event names) and the field paths built from
 /// them ("properties.sku"), kept per thread so that parsing the thousandth Track of the same shape
-/// allocates none of them again. Names only: values (e-mail addresses, SKUs) are never kept here.
+/// allocates none of them again. Names only: values (e-mail addresses, SKUs) are never kept here, nor
+/// keys of nested maps (MessagePackBodyReader.ReadValue), which a sender may fill with anything.
 /// </summary>
 /// <remarks>
 /// A name is found by its UTF-8 bytes in a direct-mapped table: a slot holds the last name that hashed
 /// there, so a stream of ever new names costs a string each, as without the cache, and the table never
 /// grows (at most <see cref="Slots"/> names of <see cref="Cdp.Protocol.ProtocolLimits.MaxNameBytes"/>
 /// bytes per thread). Field paths are looked up by the identity of the two strings they join, which the
-/// name table makes stable; that table is cleared when it reaches <see cref="MaxPaths"/>.
+/// name table makes stable; that table is cleared when it reaches <see cref="MaxPaths"/> paths, and a
+/// path longer than <see cref="MaxPathLength"/> is built but not kept, so it holds at most
+/// <see cref="MaxPaths"/> x <see cref="MaxPathLength"/> characters (and the names they refer to).
 /// </remarks>
 static class RequestNameCache
 {
     const int Slots = 1024;
     const int MaxPaths = 4096;
+    const int MaxPathLength = 128;
 
     [ThreadStatic] static Entry[]? names;
     [ThreadStatic] static Dictionary<(string, string), string>? paths;
@@ -48,9 +52,11 @@ static class RequestNameCache
         var table = paths ??= new Dictionary<(string, string), string>(ReferencePairComparer.Instance);
         if (table.TryGetValue((parent, key), out var path))
             return path;
+        path = parent + "." + key;
+        if (path.Length > MaxPathLength)
+            return path;
         if (table.Count >= MaxPaths)
             table.Clear();
-        path = parent + "." + key;
         table[(parent, key)] = path;
         return path;
     }

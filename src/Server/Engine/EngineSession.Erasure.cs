@@ -29,7 +29,7 @@ public sealed unsafe partial class EngineSession
             var reader = new ProfileRecordReader(record, null);
             while (reader.NextIdentifier(out var t, out var v))
                 stripes.Add(engine.Locks.StripeOf(IdentityKey(t, v)));
-            stripes.Add(engine.Locks.StripeOf(ProfileKey(master)));
+            stripes.Add(ProfileStripe(master));
             SortDistinct(stripes);
             engine.Locks.Enter(stripes);
             try
@@ -51,9 +51,10 @@ public sealed unsafe partial class EngineSession
                 entry.Write(journalBuffer);
                 ApplyErase(master, record, absorbed, messageIds, now);
                 long address = AppendJournal();
-                // The keys of the person's journal entries go once this entry is durable; no
-                // session holds a copy (a seal reads the key, clears it, and re-keys its cipher
-                // context with zeros: EntryCipher).
+                // The keys of the person's journal entries go once this entry is durable. A seal
+                // reads the key and clears it; the cipher context keeps its schedule only until the
+                // end of the sealing session's run of requests (BeginBatch: one binary receive), then
+                // re-keys with zeros (EntryCipher.Forget), so no copy outlives a run under way.
                 engine.Keys.DestroyAfterCommit([.. absorbed, master], address);
                 engine.NoteErasure();
                 return new EraseResult(master, absorbed.Count, address);

@@ -57,7 +57,7 @@ public sealed unsafe partial class EngineSession
     /// <summary>Takes the stripe of profile <paramref name="master"/> (alone: callers hold no other stripe).</summary>
     internal int EnterProfileStripe(ulong master)
     {
-        int stripe = engine.Locks.StripeOf(ProfileKey(master));
+        int stripe = ProfileStripe(master);
         engine.Locks.EnterOne(stripe);
         return stripe;
     }

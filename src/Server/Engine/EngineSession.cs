@@ -125,9 +125,9 @@ public sealed unsafe partial class EngineSession : IDisposable
                 // journal replay relies on. Stripes outside the sorted set are only tried, never
                 // waited for; a busy one means: release everything and retake all in order.
                 foreach (var m in owners)
-                    Hold(engine.Locks.StripeOf(ProfileKey(m)));
+                    Hold(ProfileStripe(m));
                 foreach (var m in matched)
-                    Hold(engine.Locks.StripeOf(ProfileKey(m)));
+                    Hold(ProfileStripe(m));
                 if (busy.Count > 0)
                     continue;
 
@@ -178,7 +178,7 @@ public sealed unsafe partial class EngineSession : IDisposable
                     if (reservedId == 0)
                         reservedId = engine.NextMasterId();
                     master = reservedId;
-                    Hold(engine.Locks.StripeOf(ProfileKey(master)));
+                    Hold(ProfileStripe(master));
                     if (busy.Count > 0)
                         continue;
                 }
@@ -298,7 +298,7 @@ public sealed unsafe partial class EngineSession : IDisposable
                 held.Add((t, System.Text.Encoding.UTF8.GetString(key[2..])));
                 stripes.Add(engine.Locks.StripeOf(key));
             }
-            stripes.Add(engine.Locks.StripeOf(ProfileKey(master)));
+            stripes.Add(ProfileStripe(master));
             SortDistinct(stripes);
             foreach (var (t, v) in splitIds)
                 if (!held.Contains((t, v)))
@@ -1623,12 +1623,11 @@ public sealed unsafe partial class EngineSession : IDisposable
 
     ReadOnlySpan<byte> DedupeKey(string messageId) => keyBuffer.AsSpan(0, StoreKeys.WriteDedupe(keyBuffer, messageId));
 
-    /// <summary>The bytes a profile's lock stripe is hashed from: its 9-byte key, whichever form the store holds, so stripes do not move with a compaction.</summary>
-    static ReadOnlySpan<byte> ProfileKey(ulong master)
+    /// <summary>A profile's lock stripe, hashed from its 9-byte key whichever form the store holds, so stripes do not move with a compaction.</summary>
+    internal int ProfileStripe(ulong master)
     {
-        var key = new byte[StoreKeys.MaxProfileKeyLength];
-        StoreKeys.WriteProfile(key, master, compact: false);
-        return key;
+        Span<byte> key = stackalloc byte[StoreKeys.MaxProfileKeyLength];
+        return engine.Locks.StripeOf(key[..StoreKeys.WriteProfile(key, master, compact: false)]);
     }
 
     static void SortDistinct(List<int> list)

@@ -68,7 +68,9 @@ public sealed class IdentifierNormalizer
             int n = Encoding.UTF8.GetBytes(value, source);
             int length = Normalize(typeId, source.AsSpan(0, n), destination, field);
             // Most values arrive normalised already (the sender's own canonical form): keep the string.
-            return destination[..length].SequenceEqual(source.AsSpan(0, n)) ? value : Encoding.UTF8.GetString(destination[..length]);
+            // Not one with surrogates: a lone one encodes as U+FFFD, which the string would not hold.
+            bool unchanged = destination[..length].SequenceEqual(source.AsSpan(0, n)) && value.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0;
+            return unchanged ? value : Encoding.UTF8.GetString(destination[..length]);
         }
         finally
         {

@@ -89,7 +89,7 @@ public sealed class JournalEntry
     /// no unmerge: a writer can encode the head, check the whole entry's size, and only then learn its
     /// links (a write learns its profile's last entry from the same store operation that applies it).
     /// </summary>
-    public static int TailBound(int links) => 5 + links * 12 + 1;
+    public static int TailBound(int links) => (links < 16 ? 1 : 5) + links * 12 + 1;
 
     /// <summary>Encodes every field up to the history links (the first part of <see cref="Write"/>).</summary>
     public void WriteHead(IBufferWriter<byte> buffer)
