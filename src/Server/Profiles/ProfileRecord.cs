@@ -926,22 +926,7 @@ public static class TraitPayload
         byte tag = s[p++];
         if ((tag & ~KnownTagBits) != 0)
             throw new ArgumentOutOfRangeException(nameof(s), $"unknown trait tag bits 0x{tag:x2}");
-        byte kind = (byte)(tag & KindMask);
-        int source = -1, n;
-        if ((tag & HasSource) != 0)
-        {
-            source = checked((int)Varint.Read(s[p..], out n));
-            p += n;
-        }
-        long time = timeBase;
-        if ((tag & HasTime) != 0)
-        {
-            time += Varint.ReadZigZag(s[p..], out n);
-            p += n;
-        }
-        int payloadLength = Length(kind, s[p..]);
-        length = p + payloadLength;
-        return new TraitEntry(nameId, kind, time, s.Slice(p, payloadLength), source, values);
+        return ReadAfterName(s, p, tag, nameId, timeBase, values, out length);
     }
 
     /// <summary>
@@ -951,20 +936,25 @@ public static class TraitPayload
     public static TraitEntry ReadRecordEntry(ReadOnlySpan<byte> s, long timeBase, SharedValueTable? values, scoped ref int lastName, out int length)
     {
         byte tag = s[0];
-        int p = 1, n;
+        int p = 1;
         int step = tag >> NameStepShift;
         ushort nameId;
         if (step != 0)
             nameId = checked((ushort)(lastName + step));
         else
         {
-            nameId = checked((ushort)Varint.Read(s[p..], out n));
+            nameId = checked((ushort)Varint.Read(s[p..], out int n));
             p += n;
         }
         lastName = nameId;
-        tag &= KnownTagBits;
+        return ReadAfterName(s, p, (byte)(tag & KnownTagBits), nameId, timeBase, values, out length);
+    }
+
+    /// <summary>The rest of a trait entry once its name and tag are read, from <paramref name="p"/>: optional source and time, then the payload.</summary>
+    static TraitEntry ReadAfterName(ReadOnlySpan<byte> s, int p, byte tag, ushort nameId, long timeBase, SharedValueTable? values, out int length)
+    {
         byte kind = (byte)(tag & KindMask);
-        int source = -1;
+        int source = -1, n;
         if ((tag & HasSource) != 0)
         {
             source = checked((int)Varint.Read(s[p..], out n));
