@@ -166,6 +166,46 @@ public sealed class CompactProfileKeyTests
     }
 
     [Fact]
+    public async Task A_merged_profile_of_a_nine_byte_store_resolves_and_unmerges_after_the_compaction_that_moves_its_keys()
+    {
+        var dir = TestServer.NewDataDir();
+        try
+        {
+            await using var engine = ProfileEngine.Open(Options(dir), TimeProvider.System, NullLogger.Instance);
+            engine.Store.UseNineByteProfileKeysForTests();
+            using var session = engine.NewSession();
+            var command = new WriteCommand();
+            var a = EngineFixture.Track(session, command, "a@keys.test");
+            var b = EngineFixture.Track(session, command, "b@keys.test", ("anonymous_id", "anon-b"));
+            Assert.NotEqual(a.MasterId, b.MasterId);
+            // One write names both: b is merged into a and its master id becomes an alias.
+            var merged = EngineFixture.Track(session, command, "a@keys.test", ("anonymous_id", "anon-b"));
+            Assert.Equal(a.MasterId, merged.MasterId);
+
+            Assert.NotNull(await engine.CompactAsync());
+            Assert.True(engine.Store.CompactProfileKeys);
+            // The alias moved with the profiles: b's old id and identifiers lead to the survivor.
+            Assert.Equal(a.MasterId, session.GetProfile("email", "b@keys.test", null)!.MasterId);
+            Assert.Equal(a.MasterId, session.GetProfile("id", b.MasterId.ToString(), null)!.MasterId);
+            Assert.NotEmpty(session.ReadRawForTests(session.ProfileKeyForTests(b.MasterId)));
+            Assert.Null(session.AccessReport("email", "a@keys.test")!.HistoryMissing);
+
+            // An unmerge rebuilds both sides from the journal and writes them under compact keys.
+            session.Unmerge("email", "a@keys.test", [("anonymous_id", "anon-b", "anonymous_id")]);
+            var split = session.GetProfile("anonymous_id", "anon-b", null)!;
+            Assert.NotEqual(a.MasterId, split.MasterId);
+            Assert.Equal(a.MasterId, session.GetProfile("email", "a@keys.test", null)!.MasterId);
+            var oldKey = new byte[StoreKeys.MaxProfileKeyLength];
+            StoreKeys.WriteProfile(oldKey, a.MasterId, compact: false);
+            Assert.Empty(session.ReadRawForTests(oldKey));
+        }
+        finally
+        {
+            TestServer.TryDelete(dir);
+        }
+    }
+
+    [Fact]
     public void Compact_keys_cover_master_ids_below_two_to_the_28_and_are_distinct()
     {
         var seen = new HashSet<string>();
