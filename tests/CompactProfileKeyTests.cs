@@ -107,6 +107,16 @@ public sealed class CompactProfileKeyTests
                 // New profiles in an old store take its form too.
                 var later = EngineFixture.Track(session, new WriteCommand(), "later@keys.test");
                 Assert.Equal(9, session.ProfileKeyForTests(later.MasterId).Length);
+                // A crash now: the copy recovers the old checkpoint and replays the later writes, still
+                // under 9-byte keys (its STORE file says nothing of compact keys).
+                TestServer.CopyDataDirWhileLive(dir, dir + "-crash");
+                await using (var crashed = ProfileEngine.Open(Options(dir + "-crash"), TimeProvider.System, NullLogger.Instance))
+                {
+                    Assert.False(crashed.Store.CompactProfileKeys);
+                    using var replayed = crashed.NewSession();
+                    AssertReachable(replayed, written);
+                    Assert.Equal(later.MasterId, replayed.GetProfile("email", "later@keys.test", null)!.MasterId);
+                }
 
                 var result = await engine.CompactAsync();
                 Assert.NotNull(result);
@@ -130,6 +140,7 @@ public sealed class CompactProfileKeyTests
         finally
         {
             TestServer.TryDelete(dir);
+            TestServer.TryDelete(dir + "-crash");
         }
     }
 
