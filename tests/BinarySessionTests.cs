@@ -70,7 +70,8 @@ public sealed class BinarySessionTests
         var output = new ArrayBufferWriter<byte>();
         session.Consume(ref buffer, output);
         Assert.False(session.HoldsProfileKeyForTests);
-        // Every write was acknowledged (after its commit), and each sealed entry opens.
+        // Every write's sealed entry opens (history reads committed entries only: commit first).
+        server.Engine.Journal.CommitNow();
         using var engineSession = server.Engine.NewSession();
         for (int i = 0; i < 4; i++)
             Assert.Equal(4, engineSession.AccessReport("email", $"run{i}@keys.test")!.Writes!.Count);

@@ -65,6 +65,7 @@ public sealed class CompactProfileKeyTests
                 var command = new WriteCommand();
                 for (int i = 0; i < 20; i++)
                     EngineFixture.Track(session, command, $"p{i}@keys.test");
+                engine.Journal.CommitNow();
                 TestServer.CopyDataDirWhileLive(dir, dir + "-crash");
             }
             await using (var engine = ProfileEngine.Open(Options(dir + "-crash"), TimeProvider.System, NullLogger.Instance))
@@ -72,6 +73,8 @@ public sealed class CompactProfileKeyTests
                 Assert.True(engine.Store.CompactProfileKeys);
                 using var session = engine.NewSession();
                 AssertReachable(session, written.Take(20).ToList());
+                // The writes after the checkpoint were replayed: each profile has all three.
+                Assert.Equal(3, session.AccessReport("email", "p0@keys.test")!.Writes!.Count);
             }
         }
         finally
@@ -107,8 +110,9 @@ public sealed class CompactProfileKeyTests
                 // New profiles in an old store take its form too.
                 var later = EngineFixture.Track(session, new WriteCommand(), "later@keys.test");
                 Assert.Equal(9, session.ProfileKeyForTests(later.MasterId).Length);
-                // A crash now: the copy recovers the old checkpoint and replays the later writes, still
-                // under 9-byte keys (its STORE file says nothing of compact keys).
+                // A crash once the later write is durable (acknowledged): the copy recovers the old
+                // checkpoint and replays it, still under 9-byte keys (its STORE file says nothing of them).
+                engine.Journal.CommitNow();
                 TestServer.CopyDataDirWhileLive(dir, dir + "-crash");
                 await using (var crashed = ProfileEngine.Open(Options(dir + "-crash"), TimeProvider.System, NullLogger.Instance))
                 {
