@@ -75,12 +75,15 @@ public static class MessagePackBodyReader
     public static string ReadString(ref MessagePackReader reader, string field, int maxBytes)
         => Encoding.UTF8.GetString(ReadUtf8(ref reader, field, maxBytes));
 
-    /// <summary>Reads a map key (a name; the same string as the last time on this thread, see <see cref="RequestNameCache"/>).</summary>
-    public static string ReadKey(ref MessagePackReader reader, string parentField)
+    /// <summary>
+    /// Reads a map key (a name). With <paramref name="remember"/> it comes from <see cref="RequestNameCache"/>
+    /// (the same string as the last time on this thread); without, it is read fresh and kept nowhere.
+    /// </summary>
+    public static string ReadKey(ref MessagePackReader reader, string parentField, bool remember = true)
     {
         if (reader.NextMessagePackType != MessagePackType.String)
             throw EngineException.BadRequest(ErrorCode.WrongType, $"keys of {parentField} must be strings, not {reader.NextMessagePackType}.", parentField);
-        return ReadName(ref reader, parentField);
+        return remember ? ReadName(ref reader, parentField) : ReadString(ref reader, parentField, ProtocolLimits.MaxNameBytes);
     }
 
     /// <summary>Reads a name (a key, an event name) of at most <see cref="ProtocolLimits.MaxNameBytes"/>, from <see cref="RequestNameCache"/> when it was seen before.</summary>
@@ -168,9 +171,7 @@ public static class MessagePackBodyReader
                 {
                     // Keys below the first level are not kept in the name table: a sender may key a
                     // map by anything, personal data included, and the table outlives the request.
-                    if (reader.NextMessagePackType != MessagePackType.String)
-                        throw EngineException.BadRequest(ErrorCode.WrongType, $"keys of {field} must be strings, not {reader.NextMessagePackType}.", field);
-                    var key = ReadString(ref reader, field, ProtocolLimits.MaxNameBytes);
+                    var key = ReadKey(ref reader, field, remember: false);
                     ReadValue(ref reader, path + "." + key, field + "." + key, depth + 1, command, property);
                 }
                 break;

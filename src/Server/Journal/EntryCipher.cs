@@ -90,9 +90,8 @@ public sealed unsafe class EntryCipher : IDisposable
         if (!HoldsKey)
             return;
         HoldsKey = false;
-        if (context is 0 or Disposed)
-            return;
-        Forget(OpenSsl.Instance!);
+        if (context is not (0 or Disposed))
+            Forget(OpenSsl.Instance!);
     }
 
     void Encrypt(ReadOnlySpan<byte> key, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plain, Span<byte> cipherText, Span<byte> tag, ReadOnlySpan<byte> associated, bool forget)
@@ -117,10 +116,7 @@ public sealed unsafe class EntryCipher : IDisposable
                 && ssl.Control(context, CtrlGcmGetTag, TagBytes, t) == 1;
         }
         if (forget || !ok)
-        {
             Forget(ssl);
-            HoldsKey = false;
-        }
         else
             HoldsKey = true;
         if (!ok)
@@ -134,6 +130,7 @@ public sealed unsafe class EntryCipher : IDisposable
     /// <summary>Re-keys the context with <see cref="NoKey"/>, so that no profile key stays in its key schedule.</summary>
     void Forget(OpenSsl ssl)
     {
+        HoldsKey = false;
         fixed (byte* zero = NoKey)
             if (ssl.CipherInit(context, 0, 0, zero, null, 1) != 1)
                 ssl.ClearErrors();
